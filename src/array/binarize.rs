@@ -1,0 +1,134 @@
+//! `binarize`: one uint8 0/1 channel per group of label ids (`spec/arrays.md`).
+//! A group with no ids means "every label except `background`"; `background` is never
+//! 1, and a repeated id still gives 1 (deviation 2).
+//!
+//! ```
+//! # use arrayd::array::config::{parse, TypedConfig};
+//! let node = parse(&serde_json::json!({"type": "binarize", "name": "mito",
+//!     "source_array_config": "labels", "groupings": [["mito", [3, 4, 5]]], "background": 0})).unwrap();
+//! assert!(matches!(node.typed, TypedConfig::Binarize(_)));
+//! ```
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, json};
+
+use super::resolve::{MetaParts, NodeCtx, Source, single_source};
+use super::{Array, ArrayRef, FieldProblem, Metadata};
+use crate::dtype::DType;
+use crate::eval::{EvalError, ReadCtx};
+use crate::geometry::Roi;
+use crate::kernels::labels::{LabelSet, label_kernel};
+use crate::volume::Volume;
+
+/// Config fields of `binarize`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinarizeConfig {
+    /// `[name, [ids]]` per output channel.
+    pub groupings: Vec<(String, Vec<i128>)>,
+    /// The id that is never 1.
+    #[serde(default)]
+    pub background: i128,
+}
+
+/// Label groups → 0/1 channels.
+#[derive(Debug)]
+pub struct Binarize {
+    meta: Metadata,
+    source: ArrayRef,
+    groups: Vec<LabelSet>,
+}
+
+/// Checks a label source for the mask wrappers: integer or bool, no channel axis.
+///
+/// # Errors
+/// A problem at `source_array_config`.
+pub fn check_label_source(source: &ArrayRef, ctx: &NodeCtx<'_>) -> Result<(), Vec<FieldProblem>> {
+    let m = source.meta();
+    let mut problems = Vec::new();
+    if let Some(c) = m.num_channels {
+        problems.push(ctx.problem(
+            "source_array_config",
+            format!(
+                "the source has a channel axis ({c} channels); a label source must have axes z,y,x"
+            ),
+        ));
+    }
+    if !(m.dtype.is_integer() || m.dtype == DType::Bool) {
+        problems.push(ctx.problem(
+            "source_array_config",
+            format!(
+                "the source is {}; label ids must be an integer dtype",
+                m.dtype
+            ),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+impl Binarize {
+    /// Validates the groups and the source.
+    ///
+    /// # Errors
+    /// No groups, or a source with channels or a non-integer dtype.
+    pub fn resolve(
+        cfg: &BinarizeConfig,
+        sources: Vec<Source>,
+        ctx: &NodeCtx<'_>,
+    ) -> Result<Self, Vec<FieldProblem>> {
+        let source = single_source(sources, ctx)?;
+        let mut problems = check_label_source(&source, ctx).err().unwrap_or_default();
+        if cfg.groupings.is_empty() {
+            problems.push(ctx.problem("groupings", "needs at least one [name, [ids]] group"));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let m = source.meta();
+        let names: Vec<&str> = cfg.groupings.iter().map(|(n, _)| n.as_str()).collect();
+        let meta = ctx.metadata(MetaParts {
+            dtype: DType::U8,
+            num_channels: Some(cfg.groupings.len()),
+            voxel_size: m.voxel_size.clone(),
+            roi: m.roi.clone(),
+            grid: Some(m.grid.clone()),
+            attrs: Map::from_iter([("channel_names".to_owned(), json!(names))]),
+            labels: false,
+        })?;
+        let groups = cfg
+            .groupings
+            .iter()
+            .map(|(_, ids)| LabelSet::new(ids, Some(cfg.background)))
+            .collect();
+        Ok(Self {
+            meta,
+            source,
+            groups,
+        })
+    }
+}
+
+#[async_trait]
+impl Array for Binarize {
+    fn meta(&self) -> &Metadata {
+        &self.meta
+    }
+
+    fn sources(&self) -> Vec<ArrayRef> {
+        vec![self.source.clone()]
+    }
+
+    async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
+        let labels = ctx.read(&self.source, roi).await?;
+        let groups = self.groups.clone();
+        ctx.compute(move || {
+            label_kernel(&labels, &groups, |set, label| u8::from(set.contains(label)))
+        })
+        .await
+    }
+}

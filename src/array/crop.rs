@@ -1,0 +1,93 @@
+//! `crop`: the source's voxels inside `roi ∩ source ROI` (`spec/arrays.md`,
+//! deviation 10). Values are kept, so attributes pass through.
+//!
+//! ```
+//! # use arrayd::array::config::{parse, TypedConfig};
+//! let node = parse(&serde_json::json!({"type": "crop", "name": "c", "source_array_config": "raw",
+//!     "roi": {"offset": [0, 0, 0], "shape": [40, 80, 80]}})).unwrap();
+//! assert!(matches!(node.typed, TypedConfig::Crop(_)));
+//! ```
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::config::RoiField;
+use super::resolve::{MetaParts, NodeCtx, Source, single_source};
+use super::{Array, ArrayRef, FieldProblem, Metadata};
+use crate::eval::{EvalError, ReadCtx};
+use crate::geometry::Roi;
+use crate::volume::Volume;
+
+/// Config fields of `crop`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CropConfig {
+    /// The crop, world units: `{offset, shape}` or `[offset, shape]`.
+    pub roi: RoiField,
+}
+
+/// A window onto the source.
+#[derive(Debug)]
+pub struct Crop {
+    meta: Metadata,
+    source: ArrayRef,
+}
+
+impl Crop {
+    /// Intersects the crop with the source.
+    ///
+    /// # Errors
+    /// Wrong dimensionality, a ROI off the voxel grid, or an empty intersection.
+    pub fn resolve(
+        cfg: &CropConfig,
+        sources: Vec<Source>,
+        ctx: &NodeCtx<'_>,
+    ) -> Result<Self, Vec<FieldProblem>> {
+        let source = single_source(sources, ctx)?;
+        let m = source.meta();
+        let roi = &cfg.roi.0;
+        let bad = |reason: String| Err(vec![ctx.problem("roi", reason)]);
+        if roi.dims() != m.dims() {
+            return bad(format!(
+                "has {} axes but the source has {} (z,y,x)",
+                roi.dims(),
+                m.dims()
+            ));
+        }
+        if !roi.is_aligned(&m.voxel_size) {
+            return bad(format!(
+                "{roi} is not on the source's voxel grid {}",
+                m.voxel_size
+            ));
+        }
+        let inside = roi.intersect(&m.roi);
+        if inside.is_empty() {
+            return bad(format!("{roi} does not overlap the source ROI {}", m.roi));
+        }
+        let meta = ctx.metadata(MetaParts {
+            dtype: m.dtype,
+            num_channels: m.num_channels,
+            voxel_size: m.voxel_size.clone(),
+            roi: inside,
+            grid: Some(m.grid.clone()),
+            attrs: m.attrs.clone(),
+            labels: m.labels,
+        })?;
+        Ok(Self { meta, source })
+    }
+}
+
+#[async_trait]
+impl Array for Crop {
+    fn meta(&self) -> &Metadata {
+        &self.meta
+    }
+
+    fn sources(&self) -> Vec<ArrayRef> {
+        vec![self.source.clone()]
+    }
+
+    async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
+        ctx.read(&self.source, roi).await
+    }
+}

@@ -1,0 +1,141 @@
+//! `merge_instances`: instance label volumes merged into one uint64 id space. Each
+//! source's labels > 0 are shifted by the sum of the max ids of all earlier sources and
+//! the shifted volumes are summed (`spec/arrays.md`, deviations 7 and 8). Max ids come
+//! from a `max_id` attribute, else from one scan of the source, done once; offsets are
+//! therefore global and ids agree between tiles.
+//!
+//! ```
+//! # use arrayd::array::config::{parse, TypedConfig};
+//! let node = parse(&serde_json::json!({"type": "merge_instances", "name": "m",
+//!     "source_array_configs": ["a", "b"]})).unwrap();
+//! assert!(matches!(node.typed, TypedConfig::MergeInstances(_)));
+//! ```
+
+use async_trait::async_trait;
+use futures::future::try_join_all;
+use futures::{StreamExt, TryStreamExt, stream};
+use ndarray::Zip;
+use serde::Deserialize;
+use serde_json::Map;
+use tokio::sync::OnceCell;
+
+use super::resolve::{MetaParts, NodeCtx, Source, check_voxelwise_sources};
+use super::{Array, ArrayRef, FieldProblem, Metadata};
+use crate::dtype::DType;
+use crate::eval::{EvalError, ReadCtx};
+use crate::geometry::Roi;
+use crate::kernels::labels::{max_id, to_u64_ids};
+use crate::volume::Volume;
+
+/// Config fields of `merge_instances` (only the sources).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeInstancesConfig {}
+
+/// Instance merging with global offsets.
+#[derive(Debug)]
+pub struct MergeInstances {
+    meta: Metadata,
+    sources: Vec<ArrayRef>,
+    offsets: OnceCell<Vec<u64>>,
+}
+
+/// The largest id of `source` over its whole ROI: its `max_id` attribute, else a scan.
+///
+/// # Errors
+/// A failed read during the scan.
+pub async fn source_max_id(source: &ArrayRef, ctx: &ReadCtx) -> Result<u64, EvalError> {
+    let m = source.meta();
+    if let Some(id) = m.attrs.get("max_id").and_then(serde_json::Value::as_u64) {
+        return Ok(id);
+    }
+    let cells = m.grid.chunks_overlapping(&m.roi);
+    stream::iter(cells)
+        .map(|idx| async move {
+            let roi = m.grid.chunk_roi(&idx).intersect(&m.roi);
+            let data = ctx.read(source, &roi).await?;
+            ctx.compute(move || max_id(&data)).await
+        })
+        .buffer_unordered(ctx.fanout.max(1))
+        .try_fold(0u64, |acc, v| async move { Ok(acc.max(v)) })
+        .await
+}
+
+impl MergeInstances {
+    /// Checks the sources: integer, no channels, same voxel size, covering the first.
+    ///
+    /// # Errors
+    /// Every offending source.
+    pub fn resolve(
+        _cfg: &MergeInstancesConfig,
+        sources: Vec<Source>,
+        ctx: &NodeCtx<'_>,
+    ) -> Result<Self, Vec<FieldProblem>> {
+        check_voxelwise_sources(&sources, true)?;
+        let m = sources[0].array.meta().clone();
+        let meta = ctx.metadata(MetaParts {
+            dtype: DType::U64,
+            num_channels: None,
+            voxel_size: m.voxel_size,
+            roi: m.roi,
+            grid: Some(m.grid),
+            attrs: Map::new(),
+            labels: true,
+        })?;
+        Ok(Self {
+            meta,
+            sources: sources.into_iter().map(|s| s.array).collect(),
+            offsets: OnceCell::new(),
+        })
+    }
+
+    async fn offsets(&self, ctx: &ReadCtx) -> Result<&Vec<u64>, EvalError> {
+        self.offsets
+            .get_or_try_init(|| async {
+                let maxes =
+                    try_join_all(self.sources.iter().map(|s| source_max_id(s, ctx))).await?;
+                let mut acc = 0u64;
+                Ok(maxes
+                    .into_iter()
+                    .map(|m| {
+                        let off = acc;
+                        acc = acc.wrapping_add(m);
+                        off
+                    })
+                    .collect())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Array for MergeInstances {
+    fn meta(&self) -> &Metadata {
+        &self.meta
+    }
+
+    fn sources(&self) -> Vec<ArrayRef> {
+        self.sources.clone()
+    }
+
+    async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
+        let offsets = self.offsets(ctx).await?.clone();
+        let parts = try_join_all(self.sources.iter().map(|s| ctx.read(s, roi))).await?;
+        ctx.compute(move || {
+            let mut out = None;
+            for (part, off) in parts.iter().zip(offsets) {
+                let ids = to_u64_ids(part)?;
+                let shifted = ids.mapv(|l| if l > 0 { l.wrapping_add(off) } else { 0 });
+                match &mut out {
+                    None => out = Some(shifted),
+                    Some(acc) => Zip::from(acc)
+                        .and(&shifted)
+                        .for_each(|a, &b| *a = a.wrapping_add(b)),
+                }
+            }
+            out.map(Volume::from)
+                .ok_or_else(|| EvalError::Internal("merge_instances without sources".into()))
+        })
+        .await
+    }
+}

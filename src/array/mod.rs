@@ -1,0 +1,280 @@
+//! The array trait every config type implements, and the metadata it reports
+//! (`spec/arrays.md`, "Geometry" and "Types").
+//!
+//! An array is opened once, at registration, by [`resolve::resolve`]; its [`Metadata`] is
+//! computed then and never changes, so "metadata equals what a read returns" holds by
+//! construction. Reads go through [`crate::eval::ReadCtx`], which owns the cache and the
+//! bounded compute pool.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::dtype::DType;
+use crate::eval::{EvalError, ReadCtx};
+use crate::geometry::{Coord, Roi};
+use crate::grid::ChunkGrid;
+use crate::volume::Volume;
+
+pub mod binarize;
+pub mod concat;
+pub mod config;
+pub mod constant;
+pub mod crop;
+pub mod dummy;
+pub mod intensities;
+pub mod logical_or;
+pub mod merge_instances;
+pub mod missing_annotations_mask;
+pub mod numpy;
+pub mod ones;
+pub mod resampled;
+pub mod resolve;
+pub mod sum;
+pub mod zarr;
+
+/// A shared handle to an opened array.
+pub type ArrayRef = Arc<dyn Array>;
+
+/// A stable 128-bit hash of a fully resolved config; keys the cache and ETags.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConfigHash(pub [u8; 16]);
+
+impl ConfigHash {
+    /// Hashes a canonical JSON value (object keys sorted).
+    #[must_use]
+    pub fn of(value: &Value) -> Self {
+        let digest = Sha256::digest(canonical_json(value).as_bytes());
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        Self(out)
+    }
+}
+
+impl fmt::Display for ConfigHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for ConfigHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConfigHash({self})")
+    }
+}
+
+/// JSON text with object keys sorted at every level.
+fn canonical_json(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<_> = map.keys().collect();
+            keys.sort();
+            let body: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&map[k])))
+                .collect();
+            format!("{{{}}}", body.join(","))
+        }
+        Value::Array(items) => {
+            let body: Vec<String> = items.iter().map(canonical_json).collect();
+            format!("[{}]", body.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// What an array is: computed once when it is resolved.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    /// The config `type` that produced the array (`zarr`, `binarize`, ...).
+    pub type_name: &'static str,
+    /// Element type of every read.
+    pub dtype: DType,
+    /// Number of channels, `None` without a `c` axis.
+    pub num_channels: Option<usize>,
+    /// World units per voxel, z,y,x.
+    pub voxel_size: Coord,
+    /// The readable region, world units.
+    pub roi: Roi,
+    /// The chunk grid (world units) reads are split into.
+    pub grid: ChunkGrid,
+    /// Free-form attributes (passed through only by value-keeping wrappers).
+    pub attrs: Map<String, Value>,
+    /// Hash of the fully resolved config.
+    pub hash: ConfigHash,
+    /// True when the output is a label volume (a neuroglancer segmentation).
+    pub labels: bool,
+    /// Cache this node's chunks when it is read as part of a chain.
+    pub cache: bool,
+}
+
+impl Metadata {
+    /// Number of spatial dimensions.
+    #[must_use]
+    pub fn dims(&self) -> usize {
+        self.voxel_size.dims()
+    }
+
+    /// Axis names, `c` first when present.
+    #[must_use]
+    pub fn axes(&self) -> Vec<&'static str> {
+        let spatial = &["z", "y", "x"][3 - self.dims().min(3)..];
+        self.num_channels
+            .map(|_| "c")
+            .into_iter()
+            .chain(spatial.iter().copied())
+            .collect()
+    }
+
+    /// Shape in voxels of a world ROI, channel axis first when present.
+    #[must_use]
+    pub fn volume_shape(&self, roi: &Roi) -> Vec<usize> {
+        let spatial = roi.shape.div_floor(&self.voxel_size).to_usize();
+        self.num_channels.into_iter().chain(spatial).collect()
+    }
+
+    /// Shape of the whole array in voxels, channels included.
+    #[must_use]
+    pub fn shape(&self) -> Vec<usize> {
+        self.volume_shape(&self.roi)
+    }
+
+    /// Chunk shape in voxels, channels included.
+    #[must_use]
+    pub fn chunk_shape(&self) -> Vec<usize> {
+        let spatial = self.grid.chunk_voxels(&self.voxel_size).to_usize();
+        self.num_channels.into_iter().chain(spatial).collect()
+    }
+
+    /// The metadata object of `spec/api.md` ("Registry").
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        json!({
+            "dtype": self.dtype,
+            "axes": self.axes(),
+            "num_channels": self.num_channels,
+            "voxel_size": self.voxel_size,
+            "roi": {"offset": self.roi.offset, "shape": self.roi.shape},
+            "shape": self.shape(),
+            "chunk_shape": self.chunk_shape(),
+            "attrs": self.attrs,
+            "writable": false,
+        })
+    }
+
+    /// The grid cells that lie at least partly inside the array ROI.
+    #[must_use]
+    pub fn chunk_index_bounds(&self) -> (Coord, Coord) {
+        self.grid.index_bounds(&self.roi)
+    }
+}
+
+/// Stored, still-encoded chunks of a bare zarr source, for pass-through serving.
+pub trait RawChunks: Send + Sync + fmt::Debug {
+    /// The stored zarr metadata document (v2 `.zarray` or v3 `zarr.json`) as JSON.
+    fn stored_metadata(&self) -> &StoredZarr;
+    /// The stored bytes of the chunk at grid indices `idx` (all axes), `None` if absent.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn chunk_bytes(&self, idx: &[u64]) -> Result<Option<Vec<u8>>, EvalError>;
+}
+
+/// The on-disk description of a zarr array, as the pass-through views need it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredZarr {
+    /// 2 or 3.
+    pub zarr_format: u8,
+    /// The array metadata document as stored.
+    pub document: Value,
+    /// Chunk shape, all axes.
+    pub chunk_shape: Vec<u64>,
+    /// Array shape, all axes.
+    pub shape: Vec<u64>,
+}
+
+/// An array: metadata plus a read of any voxel-aligned ROI inside it.
+#[async_trait]
+pub trait Array: Send + Sync + fmt::Debug {
+    /// The metadata, computed once at resolution.
+    fn meta(&self) -> &Metadata;
+
+    /// The arrays this one reads from, in config order.
+    fn sources(&self) -> Vec<ArrayRef> {
+        Vec::new()
+    }
+
+    /// Reads `roi` (voxel-aligned, inside `meta().roi`): a volume of
+    /// `meta().volume_shape(roi)` and `meta().dtype`.
+    ///
+    /// # Errors
+    /// Storage, upstream or compute failures.
+    async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError>;
+
+    /// Stored chunks for pass-through, when this is a bare zarr source.
+    fn raw_chunks(&self) -> Option<&dyn RawChunks> {
+        None
+    }
+}
+
+/// One validation problem: the config field (a dotted path) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldProblem {
+    /// Dotted path to the field, e.g. `source_array_config.max`.
+    pub field: String,
+    /// What was wrong and what would be right.
+    pub reason: String,
+}
+
+impl FieldProblem {
+    /// A problem at `field`.
+    #[must_use]
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.field, self.reason)
+        }
+    }
+}
+
+/// The chain below an array as a tree (for `GET /v1/arrays/{name}`).
+#[must_use]
+pub fn chain_tree(array: &ArrayRef) -> Value {
+    let m = array.meta();
+    json!({
+        "type": m.type_name,
+        "dtype": m.dtype,
+        "axes": m.axes(),
+        "roi": {"offset": m.roi.offset, "shape": m.roi.shape},
+        "voxel_size": m.voxel_size,
+        "sources": array.sources().iter().map(chain_tree).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_ignores_key_order() {
+        let a = json!({"type": "zarr", "name": "raw", "x": [1, {"b": 1, "a": 2}]});
+        let b = json!({"x": [1, {"a": 2, "b": 1}], "name": "raw", "type": "zarr"});
+        assert_eq!(ConfigHash::of(&a), ConfigHash::of(&b));
+        assert_ne!(ConfigHash::of(&a), ConfigHash::of(&json!({"type": "zarr"})));
+        assert_eq!(ConfigHash::of(&a).to_string().len(), 32);
+    }
+}

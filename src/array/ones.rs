@@ -1,0 +1,71 @@
+//! `ones`: `true` everywhere, shaped like the source (channels kept) (`spec/arrays.md`).
+//!
+//! ```
+//! # use arrayd::array::config::{parse, TypedConfig};
+//! let node = parse(&serde_json::json!({"type": "ones", "name": "mask",
+//!     "source_array_config": "labels"})).unwrap();
+//! assert!(matches!(node.typed, TypedConfig::Ones(_)));
+//! ```
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Map;
+
+use super::resolve::{MetaParts, NodeCtx, Source, single_source};
+use super::{Array, ArrayRef, FieldProblem, Metadata};
+use crate::dtype::DType;
+use crate::eval::{EvalError, ReadCtx};
+use crate::geometry::Roi;
+use crate::volume::Volume;
+
+/// Config fields of `ones` (only the source).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnesConfig {}
+
+/// All true; the source's data is never read, only its geometry.
+#[derive(Debug)]
+pub struct Ones {
+    meta: Metadata,
+    source: ArrayRef,
+}
+
+impl Ones {
+    /// Takes the source's geometry.
+    ///
+    /// # Errors
+    /// Only a bad `chunk_shape`.
+    pub fn resolve(
+        _cfg: &OnesConfig,
+        sources: Vec<Source>,
+        ctx: &NodeCtx<'_>,
+    ) -> Result<Self, Vec<FieldProblem>> {
+        let source = single_source(sources, ctx)?;
+        let m = source.meta();
+        let meta = ctx.metadata(MetaParts {
+            dtype: DType::Bool,
+            num_channels: m.num_channels,
+            voxel_size: m.voxel_size.clone(),
+            roi: m.roi.clone(),
+            grid: Some(m.grid.clone()),
+            attrs: Map::new(),
+            labels: false,
+        })?;
+        Ok(Self { meta, source })
+    }
+}
+
+#[async_trait]
+impl Array for Ones {
+    fn meta(&self) -> &Metadata {
+        &self.meta
+    }
+
+    fn sources(&self) -> Vec<ArrayRef> {
+        vec![self.source.clone()]
+    }
+
+    async fn read(&self, roi: &Roi, _ctx: &ReadCtx) -> Result<Volume, EvalError> {
+        Volume::full(DType::Bool, &self.meta.volume_shape(roi), "true").map_err(EvalError::Internal)
+    }
+}

@@ -1,0 +1,381 @@
+//! Config → opened array: the only constructor path. Sources are resolved first
+//! (inline recursively, named through the registry), then the node's type checks its
+//! fields against them and computes its metadata. Every problem is collected.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::{Map, Value, json};
+
+use super::config::{NodeConfig, NodeOptions, SourceConfig, TypedConfig};
+use super::{
+    ArrayRef, ConfigHash, FieldProblem, Metadata, binarize, concat, constant, crop, dummy,
+    intensities, logical_or, merge_instances, missing_annotations_mask, numpy, ones, resampled,
+    sum, zarr,
+};
+use crate::dtype::DType;
+use crate::geometry::{Coord, Roi};
+use crate::grid::ChunkGrid;
+use crate::metrics::Metrics;
+
+/// Chunk extent (voxels per axis) for arrays without a natural grid.
+pub const DEFAULT_CHUNK: i64 = 64;
+
+/// `file_name` prefix that addresses the `--demo` data in the state dir.
+pub const DEMO_PREFIX: &str = "@demo/";
+
+/// What resolution needs from the server.
+#[derive(Debug, Clone)]
+pub struct ResolveEnv {
+    /// Root that every `file_name` is confined to (canonical).
+    pub data_root: PathBuf,
+    /// With `--demo`: the demo data, addressed as `@demo/...` in `file_name`.
+    pub demo_root: Option<PathBuf>,
+    /// Metrics sink (upstream clients record into it).
+    pub metrics: Arc<Metrics>,
+}
+
+impl ResolveEnv {
+    /// Resolves `file_name` under the data root, refusing absolute paths, `..` and
+    /// symlinks that lead outside it.
+    ///
+    /// # Errors
+    /// A human-readable reason.
+    pub fn data_path(&self, file_name: &str) -> Result<PathBuf, String> {
+        let (root, rel_name) = match (file_name.strip_prefix(DEMO_PREFIX), &self.demo_root) {
+            (Some(rest), Some(demo)) => (
+                demo.canonicalize()
+                    .map_err(|e| format!("the demo data is missing ({e})"))?,
+                rest,
+            ),
+            (Some(_), None) => {
+                return Err("@demo/ paths exist only when the server runs with --demo".into());
+            }
+            (None, _) => (self.data_root.clone(), file_name),
+        };
+        let rel = Path::new(rel_name);
+        if rel_name.is_empty() {
+            return Err("must name a path under the data root".into());
+        }
+        if rel.is_absolute() {
+            return Err("must be relative to the data root; absolute paths are refused".into());
+        }
+        if rel
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err("must stay inside the data root; '..' components are refused".into());
+        }
+        let joined = root.join(rel);
+        let real = joined
+            .canonicalize()
+            .map_err(|e| format!("{file_name} does not exist under the data root ({e})"))?;
+        if !real.starts_with(&root) {
+            return Err(format!(
+                "{file_name} leads outside the data root (through a symlink); refused"
+            ));
+        }
+        Ok(real)
+    }
+}
+
+/// A resolved source of a node.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Dotted field path of the slot.
+    pub field: String,
+    /// The map key (concat channel), if any.
+    pub key: Option<String>,
+    /// The opened source.
+    pub array: ArrayRef,
+}
+
+/// How named references are found (the registry implements it).
+pub trait Lookup: Send + Sync {
+    /// The array registered as `name`.
+    ///
+    /// # Errors
+    /// Why the name cannot be used (unknown, a cycle, not loaded).
+    fn lookup(&self, name: &str) -> Result<ArrayRef, String>;
+}
+
+/// The node being resolved: its path (for problems), options and identity (for the hash).
+#[derive(Debug)]
+pub struct NodeCtx<'a> {
+    /// Dotted path of the node in the document ("" for the top).
+    pub path: String,
+    /// Server resources.
+    pub env: &'a ResolveEnv,
+    /// The node's `name`.
+    pub name: String,
+    type_name: &'static str,
+    options: NodeOptions,
+    identity: Value,
+}
+
+/// Parts of [`Metadata`] a type computes; the context adds hash, options and type.
+#[derive(Debug, Clone)]
+pub struct MetaParts {
+    /// Output dtype.
+    pub dtype: DType,
+    /// Channels, `None` without a `c` axis.
+    pub num_channels: Option<usize>,
+    /// Voxel size.
+    pub voxel_size: Coord,
+    /// ROI (world).
+    pub roi: Roi,
+    /// Natural grid, `None` for the default 64³ grid at the ROI offset.
+    pub grid: Option<ChunkGrid>,
+    /// Attributes.
+    pub attrs: Map<String, Value>,
+    /// Output is a label volume.
+    pub labels: bool,
+}
+
+impl NodeCtx<'_> {
+    /// The dotted path of one of this node's fields.
+    #[must_use]
+    pub fn field(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    /// A problem with one of this node's fields.
+    #[must_use]
+    pub fn problem(&self, field: &str, reason: impl Into<String>) -> FieldProblem {
+        FieldProblem::new(self.field(field), reason)
+    }
+
+    /// Completes the metadata: grid override, cache flag, type name and hash.
+    ///
+    /// # Errors
+    /// An empty ROI or a bad `chunk_shape`.
+    pub fn metadata(&self, parts: MetaParts) -> Result<Metadata, Vec<FieldProblem>> {
+        let vs = &parts.voxel_size;
+        if parts.roi.is_empty() {
+            return Err(vec![FieldProblem::new(
+                self.path.clone(),
+                format!("the array's ROI {} is empty", parts.roi),
+            )]);
+        }
+        let natural = parts.grid.unwrap_or_else(|| {
+            ChunkGrid::from_voxels(
+                parts.roi.offset.clone(),
+                &Coord::splat(DEFAULT_CHUNK, vs.dims()),
+                vs,
+            )
+        });
+        let grid = match &self.options.chunk_shape {
+            None => natural,
+            Some(shape) if shape.len() == vs.dims() => {
+                ChunkGrid::from_voxels(natural.origin, &Coord::new(shape.clone()), vs)
+            }
+            Some(shape) => {
+                return Err(vec![self.problem(
+                    "chunk_shape",
+                    format!(
+                        "has {} entries but the array has {} spatial axes",
+                        shape.len(),
+                        vs.dims()
+                    ),
+                )]);
+            }
+        };
+        let hash = ConfigHash::of(&json!({
+            "node": self.identity,
+            "dtype": parts.dtype,
+            "num_channels": parts.num_channels,
+            "voxel_size": vs,
+            "roi": [parts.roi.offset, parts.roi.shape],
+            "grid": [grid.origin, grid.chunk],
+        }));
+        Ok(Metadata {
+            type_name: self.type_name,
+            dtype: parts.dtype,
+            num_channels: parts.num_channels,
+            voxel_size: parts.voxel_size,
+            roi: parts.roi,
+            grid,
+            attrs: parts.attrs,
+            hash,
+            labels: parts.labels,
+            cache: self.options.cache,
+        })
+    }
+}
+
+/// Opens the array a parsed config describes.
+///
+/// # Errors
+/// Every problem with this node and its sources.
+pub fn resolve<'a>(
+    node: &'a NodeConfig,
+    path: &'a str,
+    env: &'a ResolveEnv,
+    lookup: &'a dyn Lookup,
+) -> BoxFuture<'a, Result<ArrayRef, Vec<FieldProblem>>> {
+    Box::pin(async move {
+        let mut problems = Vec::new();
+        let mut sources = Vec::new();
+        for slot in &node.sources {
+            let array = match &slot.config {
+                SourceConfig::Named(name) => lookup
+                    .lookup(name)
+                    .map_err(|reason| vec![FieldProblem::new(slot.field.clone(), reason)]),
+                SourceConfig::Inline(inner) => resolve(inner, &slot.field, env, lookup).await,
+            };
+            match array {
+                Ok(array) => sources.push(Source {
+                    field: slot.field.clone(),
+                    key: slot.key.clone(),
+                    array,
+                }),
+                Err(mut p) => problems.append(&mut p),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let source_hashes: Vec<String> = sources
+            .iter()
+            .map(|s| format!("{}={}", s.field, s.array.meta().hash))
+            .collect();
+        let ctx = NodeCtx {
+            path: path.to_owned(),
+            env,
+            name: node.name.clone(),
+            type_name: type_name(&node.typed),
+            options: node.options.clone(),
+            identity: json!({"type": type_name(&node.typed), "own": node.own, "sources": source_hashes}),
+        };
+        construct(&node.typed, sources, &ctx).await
+    })
+}
+
+/// The config `type` of a typed config.
+#[must_use]
+pub fn type_name(typed: &TypedConfig) -> &'static str {
+    match typed {
+        TypedConfig::Zarr(_) => "zarr",
+        TypedConfig::Numpy(_) => "numpy",
+        TypedConfig::Dummy(_) => "dummy",
+        TypedConfig::Binarize(_) => "binarize",
+        TypedConfig::Resampled(_) => "resampled",
+        TypedConfig::Intensities(_) => "intensities",
+        TypedConfig::MissingAnnotationsMask(_) => "missing_annotations_mask",
+        TypedConfig::Ones(_) => "ones",
+        TypedConfig::Constant(_) => "constant",
+        TypedConfig::Concat(_) => "concat",
+        TypedConfig::LogicalOr(_) => "logical_or",
+        TypedConfig::Crop(_) => "crop",
+        TypedConfig::MergeInstances(_) => "merge_instances",
+        TypedConfig::Sum(_) => "sum",
+    }
+}
+
+async fn construct(
+    typed: &TypedConfig,
+    sources: Vec<Source>,
+    ctx: &NodeCtx<'_>,
+) -> Result<ArrayRef, Vec<FieldProblem>> {
+    Ok(match typed {
+        TypedConfig::Zarr(c) => Arc::new(zarr::Zarr::resolve(c, ctx)?),
+        TypedConfig::Numpy(c) => Arc::new(numpy::Numpy::resolve(c, ctx)?),
+        TypedConfig::Dummy(c) => Arc::new(dummy::Dummy::resolve(c, ctx)?),
+        TypedConfig::Binarize(c) => Arc::new(binarize::Binarize::resolve(c, sources, ctx)?),
+        TypedConfig::Resampled(c) => Arc::new(resampled::Resampled::resolve(c, sources, ctx)?),
+        TypedConfig::Intensities(c) => {
+            Arc::new(intensities::Intensities::resolve(c, sources, ctx)?)
+        }
+        TypedConfig::MissingAnnotationsMask(c) => Arc::new(
+            missing_annotations_mask::MissingAnnotationsMask::resolve(c, sources, ctx)?,
+        ),
+        TypedConfig::Ones(c) => Arc::new(ones::Ones::resolve(c, sources, ctx)?),
+        TypedConfig::Constant(c) => Arc::new(constant::Constant::resolve(c, sources, ctx)?),
+        TypedConfig::Concat(c) => Arc::new(concat::Concat::resolve(c, sources, ctx)?),
+        TypedConfig::LogicalOr(c) => Arc::new(logical_or::LogicalOr::resolve(c, sources, ctx)?),
+        TypedConfig::Crop(c) => Arc::new(crop::Crop::resolve(c, sources, ctx)?),
+        TypedConfig::MergeInstances(c) => {
+            Arc::new(merge_instances::MergeInstances::resolve(c, sources, ctx)?)
+        }
+        TypedConfig::Sum(c) => Arc::new(sum::Sum::resolve(c, sources, ctx)?),
+    })
+}
+
+/// The single source of a one-source wrapper.
+///
+/// # Errors
+/// When the config did not provide exactly one source.
+pub fn single_source(
+    sources: Vec<Source>,
+    ctx: &NodeCtx<'_>,
+) -> Result<ArrayRef, Vec<FieldProblem>> {
+    let mut it = sources.into_iter();
+    match (it.next(), it.next()) {
+        (Some(s), None) => Ok(s.array),
+        _ => Err(vec![ctx.problem(
+            "source_array_config",
+            "exactly one source is required",
+        )]),
+    }
+}
+
+/// Checks sources that are combined voxel by voxel (`sum`, `merge_instances`): no
+/// channel axis, the first one's voxel size, and ROIs that cover the first one's.
+///
+/// # Errors
+/// Every offending source, named by its field.
+pub fn check_voxelwise_sources(
+    sources: &[Source],
+    integer_only: bool,
+) -> Result<(), Vec<FieldProblem>> {
+    let Some(first) = sources.first() else {
+        return Err(vec![FieldProblem::new(
+            "source_array_configs",
+            "needs at least one source",
+        )]);
+    };
+    let fm = first.array.meta();
+    let mut problems = Vec::new();
+    for s in sources {
+        let m = s.array.meta();
+        if let Some(c) = m.num_channels {
+            problems.push(FieldProblem::new(
+                s.field.clone(),
+                format!("has a channel axis ({c} channels); sources must have axes z,y,x"),
+            ));
+        }
+        if integer_only && !(m.dtype.is_integer() || m.dtype == DType::Bool) {
+            problems.push(FieldProblem::new(
+                s.field.clone(),
+                format!("is {}; instance labels must be an integer dtype", m.dtype),
+            ));
+        }
+        if m.voxel_size != fm.voxel_size {
+            problems.push(FieldProblem::new(
+                s.field.clone(),
+                format!(
+                    "voxel size {} differs from the first source's {}",
+                    m.voxel_size, fm.voxel_size
+                ),
+            ));
+        } else if !m.roi.contains(&fm.roi) {
+            problems.push(FieldProblem::new(
+                s.field.clone(),
+                format!(
+                    "ROI {} does not cover the first source's ROI {}",
+                    m.roi, fm.roi
+                ),
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}

@@ -1,0 +1,141 @@
+//! `sum`: element-wise sum of sources without a `c` axis, in numpy's sum dtype
+//! (unsigned → uint64, signed/bool → int64, floats unchanged) after promoting the
+//! sources (`spec/arrays.md`, deviation 8).
+//!
+//! ```
+//! # use arrayd::array::config::{parse, TypedConfig};
+//! let node = parse(&serde_json::json!({"type": "sum", "name": "s",
+//!     "source_array_configs": ["a", "b"]})).unwrap();
+//! assert!(matches!(node.typed, TypedConfig::Sum(_)));
+//! ```
+
+use async_trait::async_trait;
+use futures::future::try_join_all;
+use ndarray::{ArrayD, Zip};
+use serde::Deserialize;
+use serde_json::Map;
+
+use super::resolve::{MetaParts, NodeCtx, Source, check_voxelwise_sources};
+use super::{Array, ArrayRef, FieldProblem, Metadata};
+use crate::dtype::DType;
+use crate::eval::{EvalError, ReadCtx};
+use crate::geometry::Roi;
+use crate::volume::{Volume, VolumeElement};
+
+/// Config fields of `sum` (only the sources).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SumConfig {}
+
+/// Element-wise sum.
+#[derive(Debug)]
+pub struct Sum {
+    meta: Metadata,
+    sources: Vec<ArrayRef>,
+}
+
+/// Addition as numpy does it in an accumulator dtype (integers wrap).
+trait Accumulate: VolumeElement {
+    fn add(a: Self, b: Self) -> Self;
+}
+
+impl Accumulate for u64 {
+    fn add(a: Self, b: Self) -> Self {
+        a.wrapping_add(b)
+    }
+}
+impl Accumulate for i64 {
+    fn add(a: Self, b: Self) -> Self {
+        a.wrapping_add(b)
+    }
+}
+impl Accumulate for f32 {
+    fn add(a: Self, b: Self) -> Self {
+        a + b
+    }
+}
+impl Accumulate for f64 {
+    fn add(a: Self, b: Self) -> Self {
+        a + b
+    }
+}
+
+fn accumulate<T: Accumulate>(parts: Vec<Volume>) -> Result<Volume, EvalError> {
+    let mut it = parts
+        .into_iter()
+        .map(|v| T::take_of(v.into_dtype(T::DTYPE)));
+    let mut acc: ArrayD<T> = match it.next() {
+        Some(Ok(a)) => a,
+        _ => return Err(EvalError::Internal("sum without sources".into())),
+    };
+    for part in it {
+        let part =
+            part.map_err(|v| EvalError::Internal(format!("sum part stayed {}", v.dtype())))?;
+        Zip::from(&mut acc)
+            .and(&part)
+            .for_each(|a, &b| *a = T::add(*a, b));
+    }
+    Ok(Volume::from_typed(acc))
+}
+
+/// Sums already-read parts in `dtype` (one of uint64, int64, float32, float64).
+///
+/// # Errors
+/// Any other accumulator dtype.
+pub fn sum_in(dtype: DType, parts: Vec<Volume>) -> Result<Volume, EvalError> {
+    match dtype {
+        DType::U64 => accumulate::<u64>(parts),
+        DType::I64 => accumulate::<i64>(parts),
+        DType::F32 => accumulate::<f32>(parts),
+        DType::F64 => accumulate::<f64>(parts),
+        other => Err(EvalError::Internal(format!("{other} is not a sum dtype"))),
+    }
+}
+
+impl Sum {
+    /// Checks the sources combine voxel by voxel.
+    ///
+    /// # Errors
+    /// Channel axes, mismatched voxel sizes, or ROIs that do not cover the first.
+    pub fn resolve(
+        _cfg: &SumConfig,
+        sources: Vec<Source>,
+        ctx: &NodeCtx<'_>,
+    ) -> Result<Self, Vec<FieldProblem>> {
+        check_voxelwise_sources(&sources, false)?;
+        let m = sources[0].array.meta().clone();
+        let dtype = DType::promote_all(sources.iter().map(|s| s.array.meta().dtype))
+            .unwrap_or(m.dtype)
+            .sum_dtype();
+        let meta = ctx.metadata(MetaParts {
+            dtype,
+            num_channels: None,
+            voxel_size: m.voxel_size,
+            roi: m.roi,
+            grid: Some(m.grid),
+            attrs: Map::new(),
+            labels: dtype.is_integer() && sources.iter().all(|s| s.array.meta().labels),
+        })?;
+        Ok(Self {
+            meta,
+            sources: sources.into_iter().map(|s| s.array).collect(),
+        })
+    }
+}
+
+#[async_trait]
+impl Array for Sum {
+    fn meta(&self) -> &Metadata {
+        &self.meta
+    }
+
+    fn sources(&self) -> Vec<ArrayRef> {
+        self.sources.clone()
+    }
+
+    async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
+        let parts = try_join_all(self.sources.iter().map(|s| ctx.read(s, roi))).await?;
+        let dtype = self.meta.dtype;
+        ctx.compute(move || sum_in(dtype, parts)).await
+    }
+}

@@ -1,0 +1,493 @@
+//! `zarr`: a stored zarr v2/v3 array, opened once through zarrs (`spec/arrays.md`,
+//! "zarr"). Geometry comes from the metadata conventions in [`metadata`];
+//! `snap_to_grid` only shrinks the advertised ROI (deviation 1).
+//!
+//! ```
+//! # use arrayd::array::config::{parse, TypedConfig};
+//! let node = parse(&serde_json::json!({"type": "zarr", "name": "raw",
+//!     "file_name": "jrc_hela-2.zarr", "dataset": "recon-1/em/fibsem-uint8/s0",
+//!     "snap_to_grid": null, "axes": null})).unwrap();
+//! assert!(matches!(node.typed, TypedConfig::Zarr(_)));
+//! ```
+
+pub mod metadata;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ndarray::ArrayD;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use zarrs::array::{Array as ZArray, ArraySubset};
+use zarrs::filesystem::FilesystemStore;
+use zarrs::plugin::ExtensionName;
+use zarrs::storage::{ReadableStorageTraits, StoreKey};
+
+use self::metadata::{FoundGeometry, NodeAttrs, find_geometry};
+use super::resolve::{MetaParts, NodeCtx};
+use super::{Array, FieldProblem, Metadata, RawChunks, StoredZarr};
+use crate::dtype::DType;
+use crate::eval::{EvalError, ReadCtx};
+use crate::geometry::{Coord, Roi, Snap};
+use crate::grid::ChunkGrid;
+use crate::volume::Volume;
+use crate::with_dtype;
+
+/// Config fields of `zarr`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZarrConfig {
+    /// Container path under the data root.
+    pub file_name: String,
+    /// Array path inside the container.
+    pub dataset: String,
+    /// Shrinks the ROI to this grid (world units).
+    #[serde(default)]
+    pub snap_to_grid: Option<Vec<i64>>,
+    /// Axis names overriding the metadata.
+    #[serde(default)]
+    pub axes: Option<Vec<String>>,
+}
+
+type Storage = dyn ReadableStorageTraits;
+
+/// An opened zarr array.
+pub struct Zarr {
+    meta: Metadata,
+    array: Arc<ZArray<Storage>>,
+    /// World coordinate of stored voxel 0.
+    origin: Coord,
+    stored: StoredZarr,
+}
+
+/// Geometry of the stored array after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Geometry {
+    /// Channels when the first axis is `c`.
+    pub num_channels: Option<usize>,
+    /// Voxel size, spatial.
+    pub voxel_size: Coord,
+    /// World coordinate of voxel 0 (rounded onto the voxel grid).
+    pub offset: Coord,
+}
+
+fn integral(values: &[f64], what: &str) -> Result<Vec<i64>, String> {
+    values
+        .iter()
+        .map(|&v| {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "checked integral and in range below"
+            )]
+            let i = v.round() as i64;
+            if (v - v.round()).abs() > 1e-9 || !v.is_finite() {
+                Err(format!("{what} {values:?} must be integers"))
+            } else {
+                Ok(i)
+            }
+        })
+        .collect()
+}
+
+/// Validates found geometry against the stored shape.
+///
+/// # Errors
+/// A reason naming the inconsistency.
+pub fn validate_geometry(
+    found: &FoundGeometry,
+    config_axes: Option<&[String]>,
+    shape: &[u64],
+) -> Result<Geometry, String> {
+    let ndim = shape.len();
+    if !(1..=4).contains(&ndim) {
+        return Err(format!(
+            "the array has {ndim} dimensions; 1-3 spatial axes plus an optional leading channel axis are supported"
+        ));
+    }
+    let axes: Vec<String> = match config_axes
+        .map(<[String]>::to_vec)
+        .or_else(|| found.axes.clone())
+    {
+        Some(a) => a,
+        None if ndim == 4 => ["c", "z", "y", "x"].map(String::from).to_vec(),
+        None => ["z", "y", "x"][3 - ndim..]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+    };
+    if axes.len() != ndim {
+        return Err(format!(
+            "axes {axes:?} name {} axes but the array has {ndim}",
+            axes.len()
+        ));
+    }
+    let is_channel: Vec<bool> = axes
+        .iter()
+        .map(|a| !matches!(a.as_str(), "z" | "y" | "x"))
+        .collect();
+    let channels = is_channel.iter().filter(|&&c| c).count();
+    if channels > 1 || (channels == 1 && !is_channel[0]) {
+        return Err(format!(
+            "axes {axes:?}: at most one non-spatial (channel) axis is allowed, and it must come first"
+        ));
+    }
+    let spatial = ndim - channels;
+    if spatial == 0 {
+        return Err("the array has no spatial axis".into());
+    }
+    let num_channels = (channels == 1).then(|| usize::try_from(shape[0]).unwrap_or(usize::MAX));
+    let spatial_part = |v: &[f64], what: &str| -> Result<Vec<f64>, String> {
+        if v.len() == spatial {
+            Ok(v.to_vec())
+        } else if v.len() == ndim {
+            Ok(v[channels..].to_vec())
+        } else {
+            Err(format!(
+                "{what} {v:?} has {} entries; the array has {spatial} spatial axes",
+                v.len()
+            ))
+        }
+    };
+    let voxel_size = match &found.voxel_size {
+        Some(v) => Coord::new(integral(&spatial_part(v, "voxel size")?, "voxel size")?),
+        None => Coord::splat(1, spatial),
+    };
+    if voxel_size.iter().any(|&v| v <= 0) {
+        return Err(format!("voxel size {voxel_size} must be positive"));
+    }
+    let raw_offset = match &found.offset {
+        Some(o) => spatial_part(o, "offset")?,
+        None => vec![0.0; spatial],
+    };
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_precision_loss,
+        reason = "world coordinates are far below 2^52"
+    )]
+    let offset = Coord::new(
+        raw_offset
+            .iter()
+            .zip(voxel_size.iter())
+            .map(|(&o, &vs)| {
+                let vs = vs as f64;
+                (((o + vs / 2.0) / vs).floor() * vs) as i64
+            })
+            .collect(),
+    );
+    #[expect(clippy::cast_precision_loss, reason = "comparison only")]
+    if raw_offset
+        .iter()
+        .zip(offset.iter())
+        .any(|(&a, &b)| (a - b as f64).abs() > 1e-9)
+    {
+        tracing::warn!(?raw_offset, rounded = %offset, "zarr offset is not a multiple of the voxel size; rounded");
+    }
+    Ok(Geometry {
+        num_channels,
+        voxel_size,
+        offset,
+    })
+}
+
+fn read_json(storage: &Storage, key: &str) -> Option<Value> {
+    let key = StoreKey::new(key).ok()?;
+    let bytes = storage.get(&key).ok()??;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Attributes of the node at `path` ("" = root), v2 or v3.
+fn node_attrs(storage: &Storage, path: &str) -> NodeAttrs {
+    let prefix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}/")
+    };
+    let attrs = read_json(storage, &format!("{prefix}.zattrs"))
+        .or_else(|| {
+            read_json(storage, &format!("{prefix}zarr.json"))?
+                .get("attributes")
+                .cloned()
+        })
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    NodeAttrs {
+        path: path.to_owned(),
+        attrs,
+    }
+}
+
+fn dtype_of(array: &ZArray<Storage>) -> Result<DType, String> {
+    let name = array
+        .data_type()
+        .name(zarrs::plugin::ZarrVersion::V3)
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    name.parse().map_err(|_| {
+        format!(
+            "stored data type {} is not supported (bool, uint8..uint64, int8..int64, float32, float64 are)",
+            array.data_type()
+        )
+    })
+}
+
+impl std::fmt::Debug for Zarr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Zarr")
+            .field("meta", &self.meta)
+            .field("origin", &self.origin)
+            .field("zarr_format", &self.stored.zarr_format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Zarr {
+    /// Opens the array and reads its geometry.
+    ///
+    /// # Errors
+    /// Path outside the data root, no array there, unsupported dtype, inconsistent
+    /// geometry, or a bad `snap_to_grid`.
+    pub fn resolve(cfg: &ZarrConfig, ctx: &NodeCtx<'_>) -> Result<Self, Vec<FieldProblem>> {
+        let bad = |field: &str, reason: String| vec![ctx.problem(field, reason)];
+        if cfg.file_name.contains("://") {
+            return Err(bad(
+                "file_name",
+                "remote stores (http, s3, gs) are not supported by this server; give a path under the data root".into(),
+            ));
+        }
+        let root = ctx
+            .env
+            .data_path(&cfg.file_name)
+            .map_err(|r| bad("file_name", r))?;
+        let store = FilesystemStore::new(&root)
+            .map_err(|e| bad("file_name", format!("cannot open {}: {e}", cfg.file_name)))?;
+        let storage: Arc<Storage> = Arc::new(store);
+        let path = cfg.dataset.trim_matches('/').to_owned();
+        let array = ZArray::open(storage.clone(), &format!("/{path}")).map_err(|e| {
+            bad(
+                "dataset",
+                format!("no readable zarr array {path:?} in {}: {e}", cfg.file_name),
+            )
+        })?;
+        let dtype = dtype_of(&array).map_err(|r| bad("dataset", r))?;
+        let shape = array.shape().to_vec();
+        let own = NodeAttrs {
+            path: path.clone(),
+            attrs: array.attributes().clone(),
+        };
+        let mut ancestors = Vec::new();
+        let mut p = path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            ancestors.push(node_attrs(storage.as_ref(), parent));
+            p = parent;
+        }
+        if !path.is_empty() {
+            ancestors.push(node_attrs(storage.as_ref(), ""));
+        }
+        let found = find_geometry(&own, &ancestors);
+        let geo = validate_geometry(&found, cfg.axes.as_deref(), &shape).map_err(|r| {
+            let field = if cfg.axes.is_some() {
+                "axes"
+            } else {
+                "dataset"
+            };
+            bad(field, r)
+        })?;
+        let vs = geo.voxel_size.clone();
+        let spatial_shape: Vec<i64> = shape[shape.len() - vs.dims()..]
+            .iter()
+            .map(|&s| i64::try_from(s).unwrap_or(i64::MAX))
+            .collect();
+        let stored_roi = Roi::new(geo.offset.clone(), &Coord::new(spatial_shape) * &vs);
+        let roi = match &cfg.snap_to_grid {
+            None => stored_roi,
+            Some(grid) if grid.len() == vs.dims() && grid.iter().all(|&g| g > 0) => {
+                stored_roi.snap_to_grid(&vs.lcm(&Coord::new(grid.clone())), Snap::Shrink)
+            }
+            Some(_) => {
+                return Err(bad(
+                    "snap_to_grid",
+                    format!(
+                        "must be {} positive integers (z,y,x world units)",
+                        vs.dims()
+                    ),
+                ));
+            }
+        };
+        let chunk_all: Vec<u64> = array
+            .chunk_shape(&vec![0; shape.len()])
+            .map(|c| c.iter().map(|n| n.get()).collect())
+            .map_err(|e| {
+                bad(
+                    "dataset",
+                    format!("the array does not have a regular chunk grid: {e}"),
+                )
+            })?;
+        let chunk_spatial: Vec<i64> = chunk_all[chunk_all.len() - vs.dims()..]
+            .iter()
+            .map(|&c| i64::try_from(c).unwrap_or(i64::MAX))
+            .collect();
+        let grid = ChunkGrid::from_voxels(geo.offset.clone(), &Coord::new(chunk_spatial), &vs);
+        let (zarr_format, doc_key) = match array.metadata() {
+            zarrs::array::ArrayMetadata::V2(_) => (2, format!("{path}/.zarray")),
+            zarrs::array::ArrayMetadata::V3(_) => (3, format!("{path}/zarr.json")),
+        };
+        let document =
+            read_json(storage.as_ref(), doc_key.trim_start_matches('/')).unwrap_or(Value::Null);
+        let mut attrs: Map<String, Value> = array.attributes().clone();
+        if let Some(units) = found.units.filter(|u| u.len() == vs.dims()) {
+            attrs.entry("units").or_insert_with(|| Value::from(units));
+        }
+        let meta = ctx.metadata(MetaParts {
+            dtype,
+            num_channels: geo.num_channels,
+            voxel_size: vs,
+            roi,
+            grid: Some(grid),
+            attrs,
+            labels: matches!(dtype, DType::U32 | DType::U64) && geo.num_channels.is_none(),
+        })?;
+        Ok(Self {
+            meta,
+            array: Arc::new(array),
+            origin: geo.offset,
+            stored: StoredZarr {
+                zarr_format,
+                document,
+                chunk_shape: chunk_all,
+                shape,
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl Array for Zarr {
+    fn meta(&self) -> &Metadata {
+        &self.meta
+    }
+
+    async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
+        let vs = &self.meta.voxel_size;
+        let start = &(&roi.offset - &self.origin) / vs;
+        let end = &start + &(&roi.shape / vs);
+        let mut ranges = Vec::with_capacity(4);
+        if let Some(c) = self.meta.num_channels {
+            ranges.push(0..c as u64);
+        }
+        for d in 0..start.dims() {
+            let (b, e) = (u64::try_from(start[d]), u64::try_from(end[d]));
+            match (b, e) {
+                (Ok(b), Ok(e)) => ranges.push(b..e),
+                _ => {
+                    return Err(EvalError::Internal(format!(
+                        "zarr read {roi} before the stored origin"
+                    )));
+                }
+            }
+        }
+        let array = self.array.clone();
+        let dtype = self.meta.dtype;
+        ctx.compute(move || {
+            let subset = ArraySubset::new_with_ranges(&ranges);
+            with_dtype!(dtype, T => array
+                .retrieve_array_subset::<ArrayD<T>>(&subset)
+                .map(Volume::from)
+                .map_err(|e| EvalError::Storage(e.to_string())))
+        })
+        .await
+    }
+
+    fn raw_chunks(&self) -> Option<&dyn RawChunks> {
+        Some(self)
+    }
+}
+
+impl RawChunks for Zarr {
+    fn stored_metadata(&self) -> &StoredZarr {
+        &self.stored
+    }
+
+    fn chunk_bytes(&self, idx: &[u64]) -> Result<Option<Vec<u8>>, EvalError> {
+        self.array
+            .retrieve_encoded_chunk(idx)
+            .map_err(|e| EvalError::Storage(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(axes: Option<&[&str]>, vs: Option<Vec<f64>>, off: Option<Vec<f64>>) -> FoundGeometry {
+        FoundGeometry {
+            axes: axes.map(|a| a.iter().map(|s| (*s).to_owned()).collect()),
+            voxel_size: vs,
+            offset: off,
+            units: None,
+            origin: "attributes",
+        }
+    }
+
+    #[test]
+    fn channel_axis_and_funlib_names() {
+        let g = validate_geometry(
+            &found(
+                Some(&["c^", "z", "y", "x"]),
+                Some(vec![4.0, 4.0, 4.0]),
+                None,
+            ),
+            None,
+            &[3, 20, 36, 44],
+        )
+        .unwrap();
+        assert_eq!(g.num_channels, Some(3));
+        assert_eq!(g.voxel_size, Coord::from([4, 4, 4]));
+        let default4 = validate_geometry(&found(None, None, None), None, &[2, 5, 5, 5]).unwrap();
+        assert_eq!(default4.num_channels, Some(2));
+        assert!(
+            validate_geometry(
+                &found(Some(&["z", "c", "y", "x"]), None, None),
+                None,
+                &[1, 2, 3, 4]
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn offset_rounds_to_nearest_multiple_ties_up() {
+        let g = validate_geometry(
+            &found(None, Some(vec![4.0, 4.0, 4.0]), Some(vec![6.0, 5.0, 7.0])),
+            None,
+            &[2, 2, 2],
+        )
+        .unwrap();
+        assert_eq!(g.offset, Coord::from([8, 4, 8]));
+    }
+
+    #[test]
+    fn voxel_size_with_channel_entry_and_bad_lengths() {
+        let g = validate_geometry(
+            &found(
+                Some(&["c", "z", "y", "x"]),
+                Some(vec![1.0, 8.0, 4.0, 4.0]),
+                None,
+            ),
+            None,
+            &[2, 3, 3, 3],
+        )
+        .unwrap();
+        assert_eq!(g.voxel_size, Coord::from([8, 4, 4]));
+        assert!(
+            validate_geometry(&found(None, Some(vec![1.0, 2.0]), None), None, &[3, 3, 3]).is_err()
+        );
+        assert!(
+            validate_geometry(
+                &found(None, Some(vec![1.5, 2.0, 2.0]), None),
+                None,
+                &[3, 3, 3]
+            )
+            .is_err()
+        );
+    }
+}

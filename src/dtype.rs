@@ -1,0 +1,411 @@
+//! Element types as numpy names them, numpy's promotion rules, and the sealed
+//! [`Element`] bridge from a runtime [`DType`] to a compile-time Rust type.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The element types an array can hold (numpy spelling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DType {
+    /// `bool`
+    Bool,
+    /// `uint8`
+    U8,
+    /// `uint16`
+    U16,
+    /// `uint32`
+    U32,
+    /// `uint64`
+    U64,
+    /// `int8`
+    I8,
+    /// `int16`
+    I16,
+    /// `int32`
+    I32,
+    /// `int64`
+    I64,
+    /// `float32`
+    F32,
+    /// `float64`
+    F64,
+}
+
+/// The broad class of a dtype, for promotion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `bool`
+    Bool,
+    /// unsigned integers
+    Unsigned,
+    /// signed integers
+    Signed,
+    /// floating point
+    Float,
+}
+
+impl DType {
+    /// Every dtype, in a fixed order.
+    pub const ALL: [DType; 11] = [
+        DType::Bool,
+        DType::U8,
+        DType::U16,
+        DType::U32,
+        DType::U64,
+        DType::I8,
+        DType::I16,
+        DType::I32,
+        DType::I64,
+        DType::F32,
+        DType::F64,
+    ];
+
+    /// numpy's name (`uint8`, `float32`, ...).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::Bool => "bool",
+            DType::U8 => "uint8",
+            DType::U16 => "uint16",
+            DType::U32 => "uint32",
+            DType::U64 => "uint64",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+        }
+    }
+
+    /// Bytes per element.
+    #[must_use]
+    pub fn size(self) -> usize {
+        match self {
+            DType::Bool | DType::U8 | DType::I8 => 1,
+            DType::U16 | DType::I16 => 2,
+            DType::U32 | DType::I32 | DType::F32 => 4,
+            DType::U64 | DType::I64 | DType::F64 => 8,
+        }
+    }
+
+    /// The dtype's class.
+    #[must_use]
+    pub fn kind(self) -> Kind {
+        match self {
+            DType::Bool => Kind::Bool,
+            DType::U8 | DType::U16 | DType::U32 | DType::U64 => Kind::Unsigned,
+            DType::I8 | DType::I16 | DType::I32 | DType::I64 => Kind::Signed,
+            DType::F32 | DType::F64 => Kind::Float,
+        }
+    }
+
+    /// True for signed and unsigned integers (not bool).
+    #[must_use]
+    pub fn is_integer(self) -> bool {
+        matches!(self.kind(), Kind::Unsigned | Kind::Signed)
+    }
+
+    /// The numpy array-protocol type string, little-endian (`<u2`, `|b1`).
+    #[must_use]
+    pub fn npy_descr(self) -> &'static str {
+        match self {
+            DType::Bool => "|b1",
+            DType::U8 => "|u1",
+            DType::U16 => "<u2",
+            DType::U32 => "<u4",
+            DType::U64 => "<u8",
+            DType::I8 => "|i1",
+            DType::I16 => "<i2",
+            DType::I32 => "<i4",
+            DType::I64 => "<i8",
+            DType::F32 => "<f4",
+            DType::F64 => "<f8",
+        }
+    }
+
+    /// Parses a numpy type string (`<u2`, `|b1`, `u1`); big-endian is refused.
+    #[must_use]
+    pub fn from_npy_descr(descr: &str) -> Option<DType> {
+        let body = descr.strip_prefix(['<', '|', '=']).unwrap_or(descr);
+        DType::ALL.into_iter().find(|d| &d.npy_descr()[1..] == body)
+    }
+
+    /// numpy's `result_type` for two array dtypes.
+    #[must_use]
+    pub fn promote(a: DType, b: DType) -> DType {
+        use Kind::{Bool, Float, Signed, Unsigned};
+        let (sa, sb) = (a.size(), b.size());
+        match (a.kind(), b.kind()) {
+            (Bool, _) => b,
+            (_, Bool) => a,
+            (Unsigned, Unsigned) | (Signed, Signed) | (Float, Float) => {
+                if sa >= sb {
+                    a
+                } else {
+                    b
+                }
+            }
+            (Unsigned, Signed) => signed_for(sa, sb),
+            (Signed, Unsigned) => signed_for(sb, sa),
+            (Float, _) => float_for(a, sb),
+            (_, Float) => float_for(b, sa),
+        }
+    }
+
+    /// `promote` folded over a list (`None` for an empty list).
+    #[must_use]
+    pub fn promote_all(dtypes: impl IntoIterator<Item = DType>) -> Option<DType> {
+        dtypes.into_iter().reduce(DType::promote)
+    }
+
+    /// The dtype numpy's `sum` accumulates in: unsigned → uint64, signed/bool → int64,
+    /// floats unchanged.
+    #[must_use]
+    pub fn sum_dtype(self) -> DType {
+        match self.kind() {
+            Kind::Unsigned => DType::U64,
+            Kind::Signed | Kind::Bool => DType::I64,
+            Kind::Float => self,
+        }
+    }
+}
+
+fn signed_for(unsigned_size: usize, signed_size: usize) -> DType {
+    if signed_size > unsigned_size {
+        return int_of(signed_size);
+    }
+    match unsigned_size {
+        1 => DType::I16,
+        2 => DType::I32,
+        4 => DType::I64,
+        _ => DType::F64,
+    }
+}
+
+fn int_of(size: usize) -> DType {
+    match size {
+        1 => DType::I8,
+        2 => DType::I16,
+        4 => DType::I32,
+        _ => DType::I64,
+    }
+}
+
+fn float_for(float: DType, int_size: usize) -> DType {
+    if float == DType::F64 || int_size >= 4 {
+        DType::F64
+    } else {
+        DType::F32
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        DType::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = DType::ALL.iter().map(|d| d.name()).collect();
+                format!("unknown dtype {s:?}; expected one of {}", names.join(", "))
+            })
+    }
+}
+
+impl Serialize for DType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for DType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Lossy numeric conversion between element types with `as` semantics (bool ⇔ 0/1).
+pub trait CastInto<U>: Copy {
+    /// Converts one element.
+    fn cast_into(self) -> U;
+}
+
+macro_rules! impl_num_casts {
+    ($($from:ty),*) => {
+        $( impl_num_casts!(@one $from; u8, u16, u32, u64, i8, i16, i32, i64, f32, f64); )*
+    };
+    (@one $from:ty; $($to:ty),*) => {
+        $(
+            impl CastInto<$to> for $from {
+                #[inline]
+                #[allow(clippy::cast_lossless, clippy::cast_possible_truncation, clippy::cast_sign_loss,
+                        clippy::cast_precision_loss, clippy::cast_possible_wrap, trivial_numeric_casts,
+                        clippy::unnecessary_cast)]
+                fn cast_into(self) -> $to { self as $to }
+            }
+        )*
+        impl CastInto<bool> for $from {
+            #[inline]
+            #[allow(clippy::float_cmp)]
+            fn cast_into(self) -> bool { self != <$from>::default() }
+        }
+        impl CastInto<$from> for bool {
+            #[inline]
+            fn cast_into(self) -> $from { u8::from(self) as $from }
+        }
+    };
+}
+impl_num_casts!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
+
+impl CastInto<bool> for bool {
+    #[inline]
+    fn cast_into(self) -> bool {
+        self
+    }
+}
+
+/// A Rust type that is one of the [`DType`]s.
+pub trait Element:
+    sealed::Sealed
+    + Copy
+    + Send
+    + Sync
+    + Default
+    + PartialEq
+    + PartialOrd
+    + fmt::Debug
+    + 'static
+    + CastInto<bool>
+    + CastInto<u8>
+    + CastInto<u16>
+    + CastInto<u32>
+    + CastInto<u64>
+    + CastInto<i8>
+    + CastInto<i16>
+    + CastInto<i32>
+    + CastInto<i64>
+    + CastInto<f32>
+    + CastInto<f64>
+{
+    /// The runtime dtype of this type.
+    const DTYPE: DType;
+    /// Parses a value of this type (`true`/`false`/`0`/`1` for bool).
+    fn parse(s: &str) -> Option<Self>;
+    /// Appends the little-endian bytes of `values` to `out`.
+    fn extend_le_bytes(values: &[Self], out: &mut Vec<u8>);
+    /// Decodes little-endian bytes (length must be a multiple of the size).
+    fn from_le_bytes_vec(bytes: &[u8]) -> Vec<Self>;
+}
+
+macro_rules! impl_element {
+    ($($t:ty => $d:ident),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl Element for $t {
+            const DTYPE: DType = DType::$d;
+            fn parse(s: &str) -> Option<Self> {
+                s.trim().parse().ok()
+            }
+            fn extend_le_bytes(values: &[Self], out: &mut Vec<u8>) {
+                out.reserve(std::mem::size_of_val(values));
+                for v in values {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            fn from_le_bytes_vec(bytes: &[u8]) -> Vec<Self> {
+                bytes
+                    .chunks_exact(std::mem::size_of::<$t>())
+                    .map(|c| {
+                        let mut a = [0u8; std::mem::size_of::<$t>()];
+                        a.copy_from_slice(c);
+                        <$t>::from_le_bytes(a)
+                    })
+                    .collect()
+            }
+        }
+    )*};
+}
+impl_element!(u8 => U8, u16 => U16, u32 => U32, u64 => U64, i8 => I8, i16 => I16,
+    i32 => I32, i64 => I64, f32 => F32, f64 => F64);
+
+impl sealed::Sealed for bool {}
+impl Element for bool {
+    const DTYPE: DType = DType::Bool;
+    fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "true" | "True" | "1" => Some(true),
+            "false" | "False" | "0" => Some(false),
+            _ => None,
+        }
+    }
+    fn extend_le_bytes(values: &[Self], out: &mut Vec<u8>) {
+        out.extend(values.iter().map(|&b| u8::from(b)));
+    }
+    fn from_le_bytes_vec(bytes: &[u8]) -> Vec<Self> {
+        bytes.iter().map(|&b| b != 0).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DType::*;
+    use super::*;
+
+    #[test]
+    fn numpy_promotion_table() {
+        // Values checked against numpy 1.26 `np.result_type`.
+        let cases = [
+            (U8, U8, U8),
+            (U8, I8, I16),
+            (U16, I8, I32),
+            (U32, I32, I64),
+            (U64, I64, F64),
+            (U8, I32, I32),
+            (Bool, U8, U8),
+            (Bool, Bool, Bool),
+            (U8, F32, F32),
+            (I16, F32, F32),
+            (I32, F32, F64),
+            (U64, F32, F64),
+            (F32, F64, F64),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(DType::promote(a, b), want, "{a} + {b}");
+            assert_eq!(DType::promote(b, a), want, "{b} + {a}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for d in DType::ALL {
+            assert_eq!(d.name().parse::<DType>(), Ok(d));
+            assert_eq!(DType::from_npy_descr(d.npy_descr()), Some(d));
+        }
+        assert_eq!(DType::from_npy_descr(">u2"), None);
+        assert!("uint128".parse::<DType>().is_err());
+    }
+
+    #[test]
+    fn casts_follow_numpy_astype_for_safe_values() {
+        assert_eq!(CastInto::<u8>::cast_into(true), 1);
+        assert!(CastInto::<bool>::cast_into(0.5f32));
+        assert!(!CastInto::<bool>::cast_into(0u64));
+        assert_eq!(
+            CastInto::<f64>::cast_into(u64::MAX >> 12),
+            (u64::MAX >> 12) as f64
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Volume → bytes for each response format.
+
+pub mod npy;

@@ -1,0 +1,261 @@
+//! Evaluating a ROI through a chain: split it into the array's grid chunks, get each
+//! chunk from the shared cache (computing it once on a miss), and assemble the result
+//! (`spec/api.md`, "Evaluation and the cache").
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt, stream};
+use thiserror::Error;
+
+use crate::array::ArrayRef;
+use crate::cache::{Cached, ChunkCache, ChunkKey, Variant};
+use crate::compute::Compute;
+use crate::geometry::{Coord, Roi};
+use crate::metrics::Metrics;
+use crate::volume::Volume;
+
+/// Why a read failed.
+#[derive(Debug, Clone, Error)]
+pub enum EvalError {
+    /// The ROI is not on the voxel grid.
+    #[error(
+        "ROI {roi} is not aligned to the voxel size {voxel_size}: offset and shape must be multiples of it"
+    )]
+    Misaligned {
+        /// The requested ROI.
+        roi: Roi,
+        /// The array's voxel size.
+        voxel_size: Coord,
+    },
+    /// The ROI reaches outside the array and no fill value was given.
+    #[error(
+        "ROI {requested} is not inside the array ROI {array}; read inside it, or pass fill=VALUE to pad"
+    )]
+    OutOfBounds {
+        /// The requested ROI.
+        requested: Roi,
+        /// The array's ROI.
+        array: Roi,
+    },
+    /// A request parameter is invalid (message says which and why).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Stored data could not be read or decoded.
+    #[error("reading stored data failed: {0}")]
+    Storage(String),
+    /// An upstream server answered with an error or garbage.
+    #[error("upstream {url} gave a bad answer: {detail}")]
+    UpstreamBad {
+        /// The upstream URL (never with credentials).
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// An upstream server did not answer in time.
+    #[error("upstream {url} did not answer within {timeout_ms} ms")]
+    UpstreamTimeout {
+        /// The upstream URL.
+        url: String,
+        /// The timeout that expired.
+        timeout_ms: u64,
+    },
+    /// An upstream server is known to be down; failing fast.
+    #[error("upstream {url} is unavailable: {detail}")]
+    UpstreamUnavailable {
+        /// The upstream server.
+        url: String,
+        /// Why it is considered down.
+        detail: String,
+    },
+    /// The compute pool stayed saturated.
+    #[error("the server is busy evaluating other requests; retry shortly")]
+    Overloaded,
+    /// A bug or invariant violation.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Everything a read needs: the cache, the compute pool and the metrics.
+#[derive(Debug, Clone)]
+pub struct ReadCtx {
+    /// The shared chunk cache.
+    pub cache: ChunkCache,
+    /// The bounded blocking pool.
+    pub compute: Compute,
+    /// Metrics sink.
+    pub metrics: Arc<Metrics>,
+    /// How many chunks of one request are evaluated concurrently.
+    pub fanout: usize,
+}
+
+impl ReadCtx {
+    /// Reads `roi` of `source` on behalf of a wrapper: through the cache when the
+    /// source's config asks for it, else evaluated directly.
+    ///
+    /// # Errors
+    /// Whatever the source's read returns.
+    pub async fn read(&self, source: &ArrayRef, roi: &Roi) -> Result<Volume, EvalError> {
+        if source.meta().cache {
+            assemble(self, source, roi).await
+        } else {
+            self.evaluate(source, roi).await
+        }
+    }
+
+    /// Runs CPU-bound work on the bounded blocking pool.
+    ///
+    /// # Errors
+    /// The job's error, or [`EvalError::Overloaded`].
+    pub async fn compute<R, F>(&self, job: F) -> Result<R, EvalError>
+    where
+        R: Send + 'static,
+        F: FnOnce() -> Result<R, EvalError> + Send + 'static,
+    {
+        let result = self.compute.run(job).await;
+        if matches!(result, Err(EvalError::Overloaded)) {
+            self.metrics.overloaded.inc();
+        }
+        result
+    }
+
+    /// One uncached evaluation of `array` over `roi`, timed per type.
+    async fn evaluate(&self, array: &ArrayRef, roi: &Roi) -> Result<Volume, EvalError> {
+        let start = Instant::now();
+        let out = array.read(roi, self).await;
+        self.metrics
+            .observe_evaluation(array.meta().type_name, start.elapsed().as_secs_f64());
+        out
+    }
+
+    /// The decoded chunk at grid cell `idx` of `array` (clipped to its ROI), cached.
+    ///
+    /// # Errors
+    /// Whatever the array's read returns.
+    pub async fn chunk(&self, array: &ArrayRef, idx: &Coord) -> Result<Arc<Volume>, EvalError> {
+        let m = array.meta();
+        let key = ChunkKey {
+            hash: m.hash,
+            scale: 0,
+            variant: Variant::Data,
+            idx: idx.clone(),
+        };
+        let roi = m.grid.chunk_roi(idx).intersect(&m.roi);
+        let cached = self
+            .cache
+            .get_or_compute(key, async {
+                if roi.is_empty() {
+                    return Err(EvalError::BadRequest(format!(
+                        "chunk {idx} lies outside the array ROI {}",
+                        m.roi
+                    )));
+                }
+                Ok(Cached::Volume(Arc::new(self.evaluate(array, &roi).await?)))
+            })
+            .await?;
+        match cached {
+            Cached::Volume(v) => Ok(v),
+            Cached::Bytes(_) => Err(EvalError::Internal("data chunk cached as bytes".into())),
+        }
+    }
+}
+
+/// Checks that `roi` is on the voxel grid of `array`.
+///
+/// # Errors
+/// [`EvalError::Misaligned`].
+pub fn check_aligned(array: &ArrayRef, roi: &Roi) -> Result<(), EvalError> {
+    let vs = &array.meta().voxel_size;
+    if roi.dims() != vs.dims() {
+        return Err(EvalError::BadRequest(format!(
+            "ROI has {} dimensions but the array has {} (z,y,x order)",
+            roi.dims(),
+            vs.dims()
+        )));
+    }
+    if roi.is_aligned(vs) {
+        Ok(())
+    } else {
+        Err(EvalError::Misaligned {
+            roi: roi.clone(),
+            voxel_size: vs.clone(),
+        })
+    }
+}
+
+/// Reads `roi` (world units) of `array`: through the cache, chunk by chunk. Outside
+/// voxels take `fill` when given; without it a ROI outside the array is an error.
+///
+/// # Errors
+/// [`EvalError::Misaligned`], [`EvalError::OutOfBounds`], a bad fill value, or a read
+/// failure.
+pub async fn read_roi(
+    ctx: &ReadCtx,
+    array: &ArrayRef,
+    roi: &Roi,
+    fill: Option<&str>,
+) -> Result<Volume, EvalError> {
+    check_aligned(array, roi)?;
+    let m = array.meta();
+    if m.roi.contains(roi) {
+        return assemble(ctx, array, roi).await;
+    }
+    let Some(fill) = fill else {
+        return Err(EvalError::OutOfBounds {
+            requested: roi.clone(),
+            array: m.roi.clone(),
+        });
+    };
+    let mut out =
+        Volume::full(m.dtype, &m.volume_shape(roi), fill).map_err(EvalError::BadRequest)?;
+    let inner = roi.intersect(&m.roi);
+    if !inner.is_empty() {
+        let part = assemble(ctx, array, &inner).await?;
+        let at = voxel_index(
+            m.num_channels,
+            &(&(&inner.offset - &roi.offset) / &m.voxel_size),
+        );
+        out.paste(&part, &at).map_err(EvalError::Internal)?;
+    }
+    Ok(out)
+}
+
+/// Position of a spatial voxel offset in a volume's index space (channel 0 first).
+fn voxel_index(num_channels: Option<usize>, spatial: &Coord) -> Vec<usize> {
+    num_channels
+        .map(|_| 0)
+        .into_iter()
+        .chain(spatial.to_usize())
+        .collect()
+}
+
+/// Reads `roi` (inside the array, aligned) from cached grid chunks.
+async fn assemble(ctx: &ReadCtx, array: &ArrayRef, roi: &Roi) -> Result<Volume, EvalError> {
+    let m = array.meta();
+    let cells = m.grid.chunks_overlapping(roi);
+    if let [only] = cells.as_slice()
+        && m.grid.chunk_roi(only).intersect(&m.roi) == *roi
+    {
+        return Ok(ctx.chunk(array, only).await?.as_ref().clone());
+    }
+    let mut out = Volume::zeros(m.dtype, &m.volume_shape(roi));
+    let mut parts = stream::iter(cells)
+        .map(|idx| async move { ctx.chunk(array, &idx).await.map(|v| (idx, v)) })
+        .buffer_unordered(ctx.fanout.max(1));
+    while let Some((idx, chunk)) = parts.try_next().await? {
+        let chunk_roi = m.grid.chunk_roi(&idx).intersect(&m.roi);
+        let part = chunk_roi.intersect(roi);
+        let src = voxel_index(
+            m.num_channels,
+            &(&(&part.offset - &chunk_roi.offset) / &m.voxel_size),
+        );
+        let dst = voxel_index(
+            m.num_channels,
+            &(&(&part.offset - &roi.offset) / &m.voxel_size),
+        );
+        let shape = m.volume_shape(&part);
+        out.copy_region(&chunk, &src, &dst, &shape)
+            .map_err(EvalError::Internal)?;
+    }
+    Ok(out)
+}

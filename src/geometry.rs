@@ -1,0 +1,408 @@
+//! Coordinates and half-open ROIs in world units, with funlib.geometry semantics
+//! (`spec/arrays.md`, "Geometry"). Spatial order is always z, y, x.
+
+use std::fmt;
+use std::ops::{Add, Deref, Div, Mul, Neg, Sub};
+
+use serde::{Deserialize, Serialize};
+
+/// A point or extent, one integer per spatial axis (z, y, x order).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Coord(Vec<i64>);
+
+impl Coord {
+    /// A coordinate from its components.
+    #[must_use]
+    pub fn new(values: Vec<i64>) -> Self {
+        Self(values)
+    }
+
+    /// `value` repeated `dims` times.
+    #[must_use]
+    pub fn splat(value: i64, dims: usize) -> Self {
+        Self(vec![value; dims])
+    }
+
+    /// Number of spatial dimensions.
+    #[must_use]
+    pub fn dims(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Product of the components (a volume in voxels or cubic units).
+    #[must_use]
+    pub fn product(&self) -> i64 {
+        self.0.iter().product()
+    }
+
+    /// Applies `f` pairwise.
+    #[must_use]
+    pub fn zip_with(&self, other: &Self, f: impl Fn(i64, i64) -> i64) -> Self {
+        debug_assert_eq!(self.dims(), other.dims(), "coordinate dims differ");
+        Self(
+            self.0
+                .iter()
+                .zip(&other.0)
+                .map(|(&a, &b)| f(a, b))
+                .collect(),
+        )
+    }
+
+    /// Applies `f` to every component.
+    #[must_use]
+    pub fn map(&self, f: impl Fn(i64) -> i64) -> Self {
+        Self(self.0.iter().map(|&a| f(a)).collect())
+    }
+
+    /// True when every component is divisible by the matching one of `grid`.
+    #[must_use]
+    pub fn is_multiple_of(&self, grid: &Self) -> bool {
+        self.0
+            .iter()
+            .zip(&grid.0)
+            .all(|(&a, &g)| g != 0 && a.rem_euclid(g) == 0)
+    }
+
+    /// Component-wise floor division.
+    #[must_use]
+    pub fn div_floor(&self, other: &Self) -> Self {
+        self.zip_with(other, i64::div_euclid)
+    }
+
+    /// Component-wise ceiling division.
+    #[must_use]
+    pub fn div_ceil(&self, other: &Self) -> Self {
+        self.zip_with(other, |a, b| -((-a).div_euclid(b)))
+    }
+
+    /// Component-wise minimum.
+    #[must_use]
+    pub fn min(&self, other: &Self) -> Self {
+        self.zip_with(other, i64::min)
+    }
+
+    /// Component-wise maximum.
+    #[must_use]
+    pub fn max(&self, other: &Self) -> Self {
+        self.zip_with(other, i64::max)
+    }
+
+    /// Component-wise least common multiple (both positive).
+    #[must_use]
+    pub fn lcm(&self, other: &Self) -> Self {
+        self.zip_with(other, |a, b| a / gcd(a, b) * b)
+    }
+
+    /// The components as a vector.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<i64> {
+        self.0.clone()
+    }
+
+    /// The components as unsigned sizes; negative values clamp to zero.
+    #[must_use]
+    pub fn to_usize(&self) -> Vec<usize> {
+        self.0
+            .iter()
+            .map(|&v| usize::try_from(v).unwrap_or(0))
+            .collect()
+    }
+}
+
+/// Greatest common divisor of two non-negative integers.
+#[must_use]
+pub fn gcd(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.abs(), b.abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+impl Deref for Coord {
+    type Target = [i64];
+    fn deref(&self) -> &[i64] {
+        &self.0
+    }
+}
+
+impl From<Vec<i64>> for Coord {
+    fn from(v: Vec<i64>) -> Self {
+        Self(v)
+    }
+}
+
+impl<const N: usize> From<[i64; N]> for Coord {
+    fn from(v: [i64; N]) -> Self {
+        Self(v.to_vec())
+    }
+}
+
+impl fmt::Debug for Coord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl fmt::Display for Coord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "(")?;
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{v}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+macro_rules! coord_op {
+    ($tr:ident, $m:ident, $op:tt) => {
+        impl $tr<&Coord> for &Coord {
+            type Output = Coord;
+            fn $m(self, rhs: &Coord) -> Coord {
+                self.zip_with(rhs, |a, b| a $op b)
+            }
+        }
+    };
+}
+coord_op!(Add, add, +);
+coord_op!(Sub, sub, -);
+coord_op!(Mul, mul, *);
+
+impl Div<&Coord> for &Coord {
+    type Output = Coord;
+    /// Floor division, as funlib's `//` on coordinates.
+    fn div(self, rhs: &Coord) -> Coord {
+        self.div_floor(rhs)
+    }
+}
+
+impl Neg for &Coord {
+    type Output = Coord;
+    fn neg(self) -> Coord {
+        self.map(|a| -a)
+    }
+}
+
+/// Whether snapping grows (begin floored, end ceiled) or shrinks the ROI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Snap {
+    /// Begin floored and end ceiled to the grid.
+    Grow,
+    /// Begin ceiled and end floored to the grid.
+    Shrink,
+}
+
+/// A half-open box `[offset, offset + shape)` in world units.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Roi {
+    /// Begin, z,y,x.
+    pub offset: Coord,
+    /// Extent, z,y,x.
+    pub shape: Coord,
+}
+
+impl Roi {
+    /// A ROI from offset and shape.
+    #[must_use]
+    pub fn new(offset: impl Into<Coord>, shape: impl Into<Coord>) -> Self {
+        Self {
+            offset: offset.into(),
+            shape: shape.into(),
+        }
+    }
+
+    /// A ROI from begin and (exclusive) end.
+    #[must_use]
+    pub fn from_bounds(begin: Coord, end: &Coord) -> Self {
+        let shape = end - &begin;
+        Self {
+            offset: begin,
+            shape,
+        }
+    }
+
+    /// Number of spatial dimensions.
+    #[must_use]
+    pub fn dims(&self) -> usize {
+        self.offset.dims()
+    }
+
+    /// Exclusive end.
+    #[must_use]
+    pub fn end(&self) -> Coord {
+        &self.offset + &self.shape
+    }
+
+    /// Empty if any shape component is <= 0.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.shape.iter().any(|&s| s <= 0)
+    }
+
+    /// True when `other` lies within this ROI (an empty ROI is contained anywhere).
+    #[must_use]
+    pub fn contains(&self, other: &Roi) -> bool {
+        if other.is_empty() {
+            return true;
+        }
+        let (end, oend) = (self.end(), other.end());
+        (0..self.dims()).all(|d| other.offset[d] >= self.offset[d] && oend[d] <= end[d])
+    }
+
+    /// The overlap of two ROIs; empty (zero shape) when they do not overlap.
+    #[must_use]
+    pub fn intersect(&self, other: &Roi) -> Roi {
+        let begin = self.offset.max(&other.offset);
+        let end = self.end().min(&other.end()).max(&begin);
+        Roi::from_bounds(begin, &end)
+    }
+
+    /// Snaps begin and end to multiples of `grid` (funlib `snap_to_grid`).
+    #[must_use]
+    pub fn snap_to_grid(&self, grid: &Coord, mode: Snap) -> Roi {
+        let (begin, end) = match mode {
+            Snap::Grow => (
+                &self.offset.div_floor(grid) * grid,
+                &self.end().div_ceil(grid) * grid,
+            ),
+            Snap::Shrink => (
+                &self.offset.div_ceil(grid) * grid,
+                &self.end().div_floor(grid) * grid,
+            ),
+        };
+        let end = end.max(&begin);
+        Roi::from_bounds(begin, &end)
+    }
+
+    /// Grows by `before` at the begin and `after` at the end (negative shrinks).
+    #[must_use]
+    pub fn grow(&self, before: &Coord, after: &Coord) -> Roi {
+        let begin = &self.offset - before;
+        let end = &self.end() + after;
+        Roi::from_bounds(begin, &end)
+    }
+
+    /// Moves the ROI by `by`.
+    #[must_use]
+    pub fn shift(&self, by: &Coord) -> Roi {
+        Roi::new(&self.offset + by, self.shape.clone())
+    }
+
+    /// True when offset and shape are multiples of `voxel_size`.
+    #[must_use]
+    pub fn is_aligned(&self, voxel_size: &Coord) -> bool {
+        self.offset.is_multiple_of(voxel_size) && self.shape.is_multiple_of(voxel_size)
+    }
+
+    /// This ROI scaled down by `voxel_size` (floor); for aligned ROIs, exact voxel units.
+    #[must_use]
+    pub fn to_voxels(&self, voxel_size: &Coord) -> Roi {
+        Roi::new(&self.offset / voxel_size, &self.shape / voxel_size)
+    }
+
+    /// A voxel-unit ROI scaled up to world units.
+    #[must_use]
+    pub fn to_world(&self, voxel_size: &Coord) -> Roi {
+        Roi::new(&self.offset * voxel_size, &self.shape * voxel_size)
+    }
+
+    /// Number of voxels of size `voxel_size` the ROI covers (0 when empty).
+    #[must_use]
+    pub fn num_voxels(&self, voxel_size: &Coord) -> u128 {
+        if self.is_empty() {
+            return 0;
+        }
+        (&self.shape / voxel_size)
+            .iter()
+            .map(|&v| u128::try_from(v).unwrap_or(0))
+            .product()
+    }
+}
+
+impl fmt::Debug for Roi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl fmt::Display for Roi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}..{}) shape {}", self.offset, self.end(), self.shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn roi3() -> impl Strategy<Value = Roi> {
+        (
+            prop::array::uniform3(-50i64..50),
+            prop::array::uniform3(0i64..40),
+        )
+            .prop_map(|(o, s)| Roi::new(o, s))
+    }
+
+    #[test]
+    fn funlib_examples() {
+        let r = Roi::new([1, 5, 7], [10, 10, 10]);
+        assert_eq!(
+            r.snap_to_grid(&Coord::from([4, 4, 4]), Snap::Grow),
+            Roi::new([0, 4, 4], [12, 12, 16])
+        );
+        assert_eq!(
+            r.snap_to_grid(&Coord::from([4, 4, 4]), Snap::Shrink),
+            Roi::new([4, 8, 8], [4, 4, 8])
+        );
+        assert_eq!(
+            r.intersect(&Roi::new([5, 0, 0], [100, 8, 100])),
+            Roi::new([5, 5, 7], [6, 3, 10])
+        );
+        assert!(
+            r.intersect(&Roi::new([100, 100, 100], [1, 1, 1]))
+                .is_empty()
+        );
+        assert_eq!(
+            Roi::new([-3, 0, 0], [3, 1, 1]).snap_to_grid(&Coord::from([2, 2, 2]), Snap::Grow),
+            Roi::new([-4, 0, 0], [4, 2, 2])
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn intersect_commutes(a in roi3(), b in roi3()) {
+            let (ab, ba) = (a.intersect(&b), b.intersect(&a));
+            prop_assert_eq!(ab.is_empty(), ba.is_empty());
+            if !ab.is_empty() {
+                prop_assert_eq!(&ab, &ba);
+                prop_assert!(a.contains(&ab) && b.contains(&ab));
+            }
+        }
+
+        #[test]
+        fn grow_contains_roi_contains_shrink(r in roi3(), g in prop::array::uniform3(1i64..9)) {
+            let g = Coord::from(g);
+            let grown = r.snap_to_grid(&g, Snap::Grow);
+            let shrunk = r.snap_to_grid(&g, Snap::Shrink);
+            prop_assert!(grown.contains(&r));
+            prop_assert!(r.contains(&shrunk));
+            prop_assert!(grown.is_aligned(&g));
+            prop_assert!(shrunk.is_aligned(&g));
+            // Growing by the snap remainder is the smallest aligned cover.
+            let over = &grown.shape - &r.shape;
+            prop_assert!(over.iter().zip(g.iter()).all(|(&o, &gg)| o < 2 * gg));
+        }
+
+        #[test]
+        fn grow_then_shrink_round_trips(r in roi3(), a in prop::array::uniform3(0i64..5), b in prop::array::uniform3(0i64..5)) {
+            let (a, b) = (Coord::from(a), Coord::from(b));
+            let back = r.grow(&a, &b).grow(&-&a, &-&b);
+            prop_assert_eq!(back, r);
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! HTTP plumbing shared by every view: extractors with problem+json rejections,
+//! middleware, and conditional/range responses.
+
+pub mod cache_headers;
+pub mod extract;
+pub mod layers;

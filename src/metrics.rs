@@ -1,0 +1,222 @@
+//! Prometheus metrics (`spec/api.md`, "Common behaviour"): requests by matched route and
+//! status, latency, cache hits/misses/bytes/evictions, per-type evaluation time and
+//! upstream (DVID) latency and errors. Names are `arrayd_*`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of an HTTP request.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The matched route template (never the raw URI).
+    pub route: String,
+    /// HTTP method.
+    pub method: String,
+    /// Response status code.
+    pub status: u16,
+}
+
+/// A label set of one string.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    /// The matched route template.
+    pub route: String,
+}
+
+/// Labels of an array-type evaluation.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabel {
+    /// The config `type`.
+    pub r#type: String,
+}
+
+/// Labels of an upstream call.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    /// The upstream server (scheme://host:port).
+    pub upstream: String,
+    /// `ok`, or the error kind.
+    pub outcome: String,
+}
+
+type HistFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// HTTP requests by route, method and status.
+    pub requests: Family<RequestLabels, Counter>,
+    /// HTTP latency by route.
+    pub request_seconds: HistFamily<RouteLabel>,
+    /// Chunk cache hits.
+    pub cache_hits: Counter,
+    /// Chunk cache misses (a chunk was evaluated).
+    pub cache_misses: Counter,
+    /// Chunks evicted for size.
+    pub cache_evictions: Counter,
+    /// Bytes held by the cache (set on scrape).
+    pub cache_bytes: Gauge,
+    /// Entries held by the cache (set on scrape).
+    pub cache_entries: Gauge,
+    /// Evaluations by array type.
+    pub evaluations: Family<TypeLabel, Counter>,
+    /// Evaluation time by array type.
+    pub evaluation_seconds: HistFamily<TypeLabel>,
+    /// Compute jobs refused because the pool stayed saturated.
+    pub overloaded: Counter,
+    /// Upstream requests by server and outcome.
+    pub upstream_requests: Family<UpstreamLabels, Counter>,
+    /// Upstream latency by server and outcome.
+    pub upstream_seconds: HistFamily<UpstreamLabels>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    #[must_use]
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("arrayd");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_seconds: HistFamily<RouteLabel> =
+            Family::new_with_constructor(latency_histogram);
+        let cache_hits = Counter::default();
+        let cache_misses = Counter::default();
+        let cache_evictions = Counter::default();
+        let cache_bytes = Gauge::default();
+        let cache_entries = Gauge::default();
+        let evaluations = Family::<TypeLabel, Counter>::default();
+        let evaluation_seconds: HistFamily<TypeLabel> =
+            Family::new_with_constructor(latency_histogram);
+        let overloaded = Counter::default();
+        let upstream_requests = Family::<UpstreamLabels, Counter>::default();
+        let upstream_seconds: HistFamily<UpstreamLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_requests",
+            "HTTP requests by matched route, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by matched route",
+            request_seconds.clone(),
+        );
+        registry.register("cache_hits", "Chunk cache hits", cache_hits.clone());
+        registry.register(
+            "cache_misses",
+            "Chunk cache misses (chunks evaluated)",
+            cache_misses.clone(),
+        );
+        registry.register(
+            "cache_evictions",
+            "Chunks evicted to stay within --cache-size",
+            cache_evictions.clone(),
+        );
+        registry.register(
+            "cache_bytes",
+            "Bytes held by the chunk cache",
+            cache_bytes.clone(),
+        );
+        registry.register(
+            "cache_entries",
+            "Chunks held by the chunk cache",
+            cache_entries.clone(),
+        );
+        registry.register(
+            "evaluations",
+            "Array node evaluations by config type",
+            evaluations.clone(),
+        );
+        registry.register(
+            "evaluation_duration_seconds",
+            "Array node evaluation time by config type",
+            evaluation_seconds.clone(),
+        );
+        registry.register(
+            "overloaded",
+            "Compute jobs refused with 503 because the pool stayed saturated",
+            overloaded.clone(),
+        );
+        registry.register(
+            "upstream_requests",
+            "Upstream (DVID) requests by server and outcome",
+            upstream_requests.clone(),
+        );
+        registry.register(
+            "upstream_request_duration_seconds",
+            "Upstream (DVID) latency by server and outcome",
+            upstream_seconds.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_seconds,
+            cache_hits,
+            cache_misses,
+            cache_evictions,
+            cache_bytes,
+            cache_entries,
+            evaluations,
+            evaluation_seconds,
+            overloaded,
+            upstream_requests,
+            upstream_seconds,
+        }
+    }
+
+    /// Records one evaluation of an array node.
+    pub fn observe_evaluation(&self, type_name: &str, seconds: f64) {
+        let label = TypeLabel {
+            r#type: type_name.to_owned(),
+        };
+        self.evaluations.get_or_create(&label).inc();
+        self.evaluation_seconds
+            .get_or_create(&label)
+            .observe(seconds);
+    }
+
+    /// Number of evaluations recorded for `type_name`.
+    #[must_use]
+    pub fn evaluation_count(&self, type_name: &str) -> u64 {
+        let label = TypeLabel {
+            r#type: type_name.to_owned(),
+        };
+        self.evaluations.get(&label).map_or(0, |c| c.get())
+    }
+
+    /// Records one upstream call.
+    pub fn observe_upstream(&self, upstream: &str, outcome: &str, seconds: f64) {
+        let labels = UpstreamLabels {
+            upstream: upstream.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+        self.upstream_requests.get_or_create(&labels).inc();
+        self.upstream_seconds
+            .get_or_create(&labels)
+            .observe(seconds);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,116 @@
+//! Durable registry state: one JSON file in the state dir, replaced atomically
+//! (write to a temporary file, fsync, rename, fsync the directory), so a crash at any
+//! point leaves either the old or the new registry, never a torn one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One persisted config.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredEntry {
+    /// The registered name.
+    pub name: String,
+    /// The config as the client sent it.
+    pub config: Value,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Document {
+    version: u32,
+    arrays: Vec<StoredEntry>,
+}
+
+/// The registry file in a state directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// A store in `dir` (created if missing).
+    ///
+    /// # Errors
+    /// When the directory cannot be created.
+    pub fn open(dir: &Path) -> std::io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.join("registry.json")
+    }
+
+    /// The persisted entries, in registration order (empty when nothing was saved).
+    ///
+    /// # Errors
+    /// When the file exists but cannot be read or parsed.
+    pub fn load(&self) -> Result<Vec<StoredEntry>, String> {
+        let path = self.file();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let doc: Document = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{} is not a valid registry file: {e}", path.display()))?;
+        Ok(doc.arrays)
+    }
+
+    /// Replaces the persisted entries; returns once the new file is durable.
+    ///
+    /// # Errors
+    /// Any I/O failure (the previous file is then still in place).
+    pub fn save(&self, entries: &[StoredEntry]) -> std::io::Result<()> {
+        let doc = Document {
+            version: 1,
+            arrays: entries.to_vec(),
+        };
+        let body = serde_json::to_vec_pretty(&doc).map_err(std::io::Error::other)?;
+        let tmp = self
+            .dir
+            .join(format!(".registry.json.{}.tmp", std::process::id()));
+        {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            f.write_all(&body)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, self.file())?;
+        File::open(&self.dir)?.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn save_load_round_trip_and_no_temp_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.load().unwrap().is_empty());
+        let entries = vec![StoredEntry {
+            name: "a".into(),
+            config: json!({"type": "dummy", "name": "a"}),
+        }];
+        store.save(&entries).unwrap();
+        assert_eq!(store.load().unwrap(), entries);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec!["registry.json"]);
+        fs::write(store.file(), b"{torn").unwrap();
+        assert!(store.load().is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! Application state, the route table, the middleware stack, and serving with
+//! graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, put};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::array::resolve::ResolveEnv;
+use crate::cache::ChunkCache;
+use crate::compute::Compute;
+use crate::error::{Error, problem_response};
+use crate::eval::ReadCtx;
+use crate::http::layers::{self, REQUEST_ID};
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::settings::Settings;
+use crate::views;
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The registry of configs.
+    pub registry: Arc<Registry>,
+    /// Cache, compute pool and metrics for reads.
+    pub ctx: ReadCtx,
+    /// Settings the server started with.
+    pub settings: Arc<Settings>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Bearer token PUT/DELETE require, if any.
+    pub admin_token: Option<Arc<str>>,
+}
+
+/// One route: method, path template and handler.
+#[derive(Debug)]
+pub struct RouteDef {
+    /// HTTP method (GET also answers HEAD).
+    pub method: Method,
+    /// axum path template.
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> RouteDef {
+    RouteDef {
+        method,
+        path,
+        handler,
+    }
+}
+
+/// Every route the server answers; the router is built from this list only, and the
+/// OpenAPI test compares it with `openapi/openapi.yaml`.
+#[must_use]
+pub fn routes() -> Vec<RouteDef> {
+    vec![
+        route(Method::GET, "/", get(views::index::index)),
+        route(Method::GET, "/healthz", get(views::health::healthz)),
+        route(Method::GET, "/readyz", get(views::health::readyz)),
+        route(Method::GET, "/metrics", get(views::metrics::metrics)),
+        route(Method::GET, "/v1/arrays", get(views::arrays::list)),
+        route(Method::GET, "/v1/arrays/{name}", get(views::arrays::show)),
+        route(Method::PUT, "/v1/arrays/{name}", put(views::arrays::put)),
+        route(
+            Method::DELETE,
+            "/v1/arrays/{name}",
+            delete(views::arrays::delete),
+        ),
+        route(Method::GET, "/v1/arrays/{name}/roi", get(views::roi::roi)),
+    ]
+}
+
+async fn not_found(uri: Uri) -> Response {
+    Error::NotFound(format!(
+        "no route for {}; GET /v1/arrays lists the arrays",
+        uri.path()
+    ))
+    .into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    problem_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        &format!("{method} is not allowed on {}", uri.path()),
+        None,
+    )
+}
+
+/// The application: routes plus the middleware stack.
+pub fn app(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.settings.request_timeout.max(1));
+    let mut router = Router::new();
+    for r in routes() {
+        router = router.route(r.path, r.handler);
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(timeout, layers::timeout))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), layers::track))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), layers::Counter::default()))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                        let id = req
+                            .headers()
+                            .get(&REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(CatchPanicLayer::custom(layers::panic_response))
+                .layer(layers::cors())
+                .layer(layers::compression()),
+        )
+        .with_state(state)
+}
+
+/// Builds the state: cache, compute pool, an empty (not yet loaded) registry.
+///
+/// # Errors
+/// When the data root or state dir cannot be used, or the token file is unreadable.
+pub fn build_state(settings: Settings) -> Result<AppState, String> {
+    let metrics = Arc::new(Metrics::new());
+    let data_root = settings
+        .data_root
+        .canonicalize()
+        .map_err(|e| format!("--data-root {}: {e}", settings.data_root.display()))?;
+    let cache = ChunkCache::new(settings.cache_size, metrics.clone());
+    let jobs = settings.compute_jobs();
+    let ctx = ReadCtx {
+        cache: cache.clone(),
+        compute: Compute::new(jobs, Duration::from_secs(30)),
+        metrics: metrics.clone(),
+        fanout: jobs * 2,
+    };
+    let env = ResolveEnv {
+        data_root,
+        demo_root: settings.demo.then(|| settings.state_dir.join("demo")),
+        metrics: metrics.clone(),
+    };
+    let registry = Registry::new(&settings.state_dir, env, cache)
+        .map_err(|e| format!("--state-dir {}: {e}", settings.state_dir.display()))?;
+    let admin_token = match &settings.admin_token_file {
+        None => None,
+        Some(path) => {
+            let raw = std::fs::read_to_string(path)
+                .map_err(|e| format!("--admin-token-file {}: {e}", path.display()))?;
+            let token = raw.trim();
+            if token.is_empty() {
+                return Err(format!("--admin-token-file {} is empty", path.display()));
+            }
+            Some(Arc::from(token))
+        }
+    };
+    Ok(AppState {
+        registry: Arc::new(registry),
+        ctx,
+        settings: Arc::new(settings),
+        metrics,
+        admin_token,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// Loads the registry, the demo and `--config` into a built state.
+///
+/// # Errors
+/// A persisted registry that cannot be read, or a `--config` entry that is invalid.
+pub async fn load(state: &AppState) -> Result<(), String> {
+    let n = state.registry.load().await?;
+    tracing::info!(arrays = n, "registry loaded");
+    if state.settings.demo {
+        crate::demo::ensure(&state.settings.state_dir.join("demo"), &state.registry).await?;
+    }
+    if let Some(path) = &state.settings.config {
+        crate::preload::preload(path, &state.registry).await?;
+    }
+    Ok(())
+}
+
+/// Serves until SIGTERM/SIGINT, then finishes in-flight requests.
+///
+/// # Errors
+/// Start-up failures (bad settings, port in use, invalid preload).
+pub async fn run(settings: Settings) -> Result<(), String> {
+    let listen = settings.listen;
+    let state = build_state(settings)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    tracing::info!(address = %listen, "listening");
+    let server = tokio::spawn(
+        axum::serve(listener, app(state.clone()))
+            .with_graceful_shutdown(shutdown_signal())
+            .into_future(),
+    );
+    if let Err(e) = load(&state).await {
+        server.abort();
+        return Err(e);
+    }
+    server
+        .await
+        .map_err(|e| format!("server task failed: {e}"))?
+        .map_err(|e| format!("server failed: {e}"))
+}

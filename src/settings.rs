@@ -1,0 +1,166 @@
+//! Command line and `ARRAYD_*` environment (`spec/api.md`, "Start-up").
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// arrayd: serves DaCapo-style array configs over HTTP.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(Settings),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for containers).
+    Json,
+}
+
+/// Server settings; every flag also reads an `ARRAYD_*` environment variable.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "ARRAYD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory every config `file_name` is confined to.
+    #[arg(long, env = "ARRAYD_DATA_ROOT", default_value = ".")]
+    pub data_root: PathBuf,
+    /// Configs to register at start (JSON or TOML: a list, or a map name → config).
+    #[arg(long, env = "ARRAYD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where registered configs (and the demo data) persist.
+    #[arg(long, env = "ARRAYD_STATE_DIR", default_value = "arrayd-state")]
+    pub state_dir: PathBuf,
+    /// Chunk cache budget (bytes; suffixes K, M, G, KiB, MiB, GiB).
+    #[arg(long, env = "ARRAYD_CACHE_SIZE", default_value = "1GiB", value_parser = parse_bytes)]
+    pub cache_size: u64,
+    /// Largest ROI response, in bytes, before any work is done (413 above it).
+    #[arg(long, env = "ARRAYD_MAX_ROI_BYTES", default_value = "512MiB", value_parser = parse_bytes)]
+    pub max_roi_bytes: u64,
+    /// File holding the bearer token PUT/DELETE require (reads stay open).
+    #[arg(long, env = "ARRAYD_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Write a synthetic EM volume with labels into the state dir (once) and register
+    /// configs over it.
+    #[arg(long, env = "ARRAYD_DEMO")]
+    pub demo: bool,
+    /// Log format.
+    #[arg(long, env = "ARRAYD_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Concurrent decode/compute jobs (default: the number of cores).
+    #[arg(long, env = "ARRAYD_COMPUTE_THREADS")]
+    pub compute_threads: Option<usize>,
+    /// Neuroglancer client the `/neuroglancer` links open.
+    #[arg(
+        long,
+        env = "ARRAYD_NEUROGLANCER_URL",
+        default_value = "https://neuroglancer-demo.appspot.com"
+    )]
+    pub neuroglancer_url: String,
+    /// The server's public base URL for links (default: from the request's Host).
+    #[arg(long, env = "ARRAYD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Seconds before a request is answered 503.
+    #[arg(long, env = "ARRAYD_REQUEST_TIMEOUT", default_value_t = 300)]
+    pub request_timeout: u64,
+}
+
+impl Settings {
+    /// Settings with every default, for tests and tools.
+    #[must_use]
+    pub fn defaults() -> Self {
+        match Cli::try_parse_from(["arrayd", "serve"]) {
+            Ok(Cli {
+                command: Command::Serve(s),
+            }) => s,
+            Err(e) => unreachable!("default settings must parse: {e}"),
+        }
+    }
+
+    /// Number of compute jobs in flight.
+    #[must_use]
+    pub fn compute_jobs(&self) -> usize {
+        self.compute_threads
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+            })
+            .max(1)
+    }
+}
+
+/// Parses `1GiB`, `512MiB`, `64M`, `1000` into bytes.
+///
+/// # Errors
+/// A message naming the accepted forms.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size; use e.g. 1GiB, 512MiB, 64M or a byte count"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "ki" | "kib" => 1 << 10,
+        "mi" | "mib" => 1 << 20,
+        "gi" | "gib" => 1 << 30,
+        "ti" | "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}; use B, K, M, G, T, KiB, MiB, GiB or TiB"
+            ));
+        }
+    };
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "sizes are far below 2^53"
+    )]
+    let bytes = (n * mult as f64).round() as u64;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("64M"), Ok(64_000_000));
+        assert_eq!(parse_bytes("1.5KiB"), Ok(1536));
+        assert_eq!(parse_bytes("12345"), Ok(12345));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("1PB").is_err());
+    }
+
+    #[test]
+    fn defaults_parse() {
+        let s = Settings::defaults();
+        assert_eq!(s.cache_size, 1 << 30);
+        assert_eq!(s.max_roi_bytes, 512 << 20);
+        assert!(!s.demo);
+    }
+}

@@ -1,0 +1,136 @@
+//! The registry routes (`spec/api.md`, "Registry"): list, register/replace (with
+//! `?dry_run=true`), show (config + metadata + chain tree), delete.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::array::chain_tree;
+use crate::error::{Error, Result};
+use crate::http::extract::{Admin, PathParams, QueryParams};
+use crate::registry::Entry;
+use crate::server::AppState;
+use crate::views::{base_url, links};
+
+fn summary(entry: &Entry, base: &str) -> Value {
+    let mut out = json!({"name": entry.name, "links": links(base, &entry.name)});
+    match &entry.state {
+        Ok(array) => {
+            let m = array.meta();
+            let meta = m.to_json();
+            out["type"] = json!(m.type_name);
+            for key in [
+                "dtype",
+                "axes",
+                "shape",
+                "voxel_size",
+                "roi",
+                "num_channels",
+            ] {
+                out[key] = meta[key].clone();
+            }
+            out["available"] = json!(true);
+        }
+        Err(reason) => {
+            out["type"] = entry.config.get("type").cloned().unwrap_or(Value::Null);
+            out["available"] = json!(false);
+            out["error"] = json!(reason);
+        }
+    }
+    out
+}
+
+fn detail(entry: &Entry, base: &str) -> Value {
+    let mut out = json!({
+        "name": entry.name,
+        "config": entry.config,
+        "references": entry.refs,
+        "links": links(base, &entry.name),
+    });
+    match &entry.state {
+        Ok(array) => {
+            out["metadata"] = array.meta().to_json();
+            out["chain"] = chain_tree(array);
+        }
+        Err(reason) => out["error"] = json!(reason),
+    }
+    out
+}
+
+/// `GET /v1/arrays`
+///
+/// # Errors
+/// None in practice; the signature matches the other views.
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>> {
+    let base = base_url(&state, &headers);
+    let arrays: Vec<Value> = state
+        .registry
+        .list()
+        .iter()
+        .map(|e| summary(e, &base))
+        .collect();
+    Ok(Json(json!({ "arrays": arrays })))
+}
+
+/// `GET /v1/arrays/{name}`
+///
+/// # Errors
+/// 404 for an unknown name.
+pub async fn show(
+    State(state): State<AppState>,
+    path: PathParams,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let entry = state.registry.get(path.get("name")?)?;
+    Ok(Json(detail(&entry, &base_url(&state, &headers))))
+}
+
+/// `PUT /v1/arrays/{name}[?dry_run=true]`
+///
+/// # Errors
+/// 400 bad name or body, 401/403 token, 422 every validation problem.
+pub async fn put(
+    State(state): State<AppState>,
+    _admin: Admin,
+    path: PathParams,
+    query: QueryParams,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    query.only(&["dry_run"])?;
+    let dry_run = query.flag("dry_run")?;
+    let name = path.get("name")?;
+    let config: Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::BadRequest(format!("the body must be a JSON array config: {e}")))?;
+    let outcome = state.registry.put(name, config, dry_run).await?;
+    let mut out = detail(&outcome.entry, &base_url(&state, &headers));
+    let status = if dry_run {
+        out["dry_run"] = json!(true);
+        StatusCode::OK
+    } else if outcome.created {
+        tracing::info!(array = name, "registered");
+        StatusCode::CREATED
+    } else {
+        tracing::info!(array = name, "replaced");
+        StatusCode::OK
+    };
+    Ok((status, Json(out)).into_response())
+}
+
+/// `DELETE /v1/arrays/{name}`
+///
+/// # Errors
+/// 404 unknown, 409 still referenced, 401/403 token.
+pub async fn delete(
+    State(state): State<AppState>,
+    _admin: Admin,
+    path: PathParams,
+) -> Result<StatusCode> {
+    let name = path.get("name")?;
+    state.registry.delete(name).await?;
+    tracing::info!(array = name, "deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,386 @@
+//! [`Volume`]: one typed n-d array (axes `c?,z,y,x`, C order) for every [`DType`],
+//! with the `with_volume!` / `with_dtype!` macros that dispatch once to a generic body.
+
+use ndarray::{ArrayD, IxDyn, SliceInfoElem};
+
+use crate::dtype::{CastInto, DType, Element};
+
+/// A typed block of voxels; the first axis is `c` when the array has channels.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Volume {
+    /// `bool`
+    Bool(ArrayD<bool>),
+    /// `uint8`
+    U8(ArrayD<u8>),
+    /// `uint16`
+    U16(ArrayD<u16>),
+    /// `uint32`
+    U32(ArrayD<u32>),
+    /// `uint64`
+    U64(ArrayD<u64>),
+    /// `int8`
+    I8(ArrayD<i8>),
+    /// `int16`
+    I16(ArrayD<i16>),
+    /// `int32`
+    I32(ArrayD<i32>),
+    /// `int64`
+    I64(ArrayD<i64>),
+    /// `float32`
+    F32(ArrayD<f32>),
+    /// `float64`
+    F64(ArrayD<f64>),
+}
+
+/// Runs `$body` with `$a` bound to the concrete `ArrayD<T>` inside a [`Volume`]
+/// (by value, reference or mutable reference, as `$vol` is given).
+#[macro_export]
+macro_rules! with_volume {
+    ($vol:expr, $a:ident => $body:expr) => {
+        match $vol {
+            $crate::volume::Volume::Bool($a) => $body,
+            $crate::volume::Volume::U8($a) => $body,
+            $crate::volume::Volume::U16($a) => $body,
+            $crate::volume::Volume::U32($a) => $body,
+            $crate::volume::Volume::U64($a) => $body,
+            $crate::volume::Volume::I8($a) => $body,
+            $crate::volume::Volume::I16($a) => $body,
+            $crate::volume::Volume::I32($a) => $body,
+            $crate::volume::Volume::I64($a) => $body,
+            $crate::volume::Volume::F32($a) => $body,
+            $crate::volume::Volume::F64($a) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with the type alias `$t` bound to the Rust type of a [`DType`].
+#[macro_export]
+macro_rules! with_dtype {
+    ($dt:expr, $t:ident => $body:expr) => {
+        match $dt {
+            $crate::dtype::DType::Bool => {
+                type $t = bool;
+                $body
+            }
+            $crate::dtype::DType::U8 => {
+                type $t = u8;
+                $body
+            }
+            $crate::dtype::DType::U16 => {
+                type $t = u16;
+                $body
+            }
+            $crate::dtype::DType::U32 => {
+                type $t = u32;
+                $body
+            }
+            $crate::dtype::DType::U64 => {
+                type $t = u64;
+                $body
+            }
+            $crate::dtype::DType::I8 => {
+                type $t = i8;
+                $body
+            }
+            $crate::dtype::DType::I16 => {
+                type $t = i16;
+                $body
+            }
+            $crate::dtype::DType::I32 => {
+                type $t = i32;
+                $body
+            }
+            $crate::dtype::DType::I64 => {
+                type $t = i64;
+                $body
+            }
+            $crate::dtype::DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            $crate::dtype::DType::F64 => {
+                type $t = f64;
+                $body
+            }
+        }
+    };
+}
+
+/// Access to the concrete array of a [`Volume`] for one element type.
+pub trait VolumeElement: Element {
+    /// The array if `v` holds this type.
+    fn view_of(v: &Volume) -> Option<&ArrayD<Self>>;
+    /// The array if `v` holds this type, by value.
+    fn take_of(v: Volume) -> Result<ArrayD<Self>, Volume>;
+    /// Wraps an array of this type.
+    fn wrap(a: ArrayD<Self>) -> Volume;
+}
+
+macro_rules! impl_volume_element {
+    ($($t:ty => $v:ident),*) => {$(
+        impl From<ArrayD<$t>> for Volume {
+            fn from(a: ArrayD<$t>) -> Self {
+                Volume::$v(a)
+            }
+        }
+        impl VolumeElement for $t {
+            fn view_of(v: &Volume) -> Option<&ArrayD<Self>> {
+                match v {
+                    Volume::$v(a) => Some(a),
+                    _ => None,
+                }
+            }
+            fn take_of(v: Volume) -> Result<ArrayD<Self>, Volume> {
+                match v {
+                    Volume::$v(a) => Ok(a),
+                    other => Err(other),
+                }
+            }
+            fn wrap(a: ArrayD<Self>) -> Volume {
+                Volume::$v(a)
+            }
+        }
+    )*};
+}
+impl_volume_element!(bool => Bool, u8 => U8, u16 => U16, u32 => U32, u64 => U64, i8 => I8,
+    i16 => I16, i32 => I32, i64 => I64, f32 => F32, f64 => F64);
+
+fn region(begin: &[usize], shape: &[usize]) -> Vec<SliceInfoElem> {
+    begin
+        .iter()
+        .zip(shape)
+        .map(|(&b, &s)| SliceInfoElem::from(b..b + s))
+        .collect()
+}
+
+impl Volume {
+    /// Wraps a typed array.
+    #[must_use]
+    pub fn from_typed<T: VolumeElement>(a: ArrayD<T>) -> Volume {
+        T::wrap(a)
+    }
+
+    /// A volume of `shape` filled with zeros (false for bool).
+    #[must_use]
+    pub fn zeros(dtype: DType, shape: &[usize]) -> Volume {
+        with_dtype!(dtype, T => Volume::from(ArrayD::<T>::default(IxDyn(shape))))
+    }
+
+    /// A volume of `shape` filled with `value`, parsed for `dtype`.
+    ///
+    /// # Errors
+    /// When `value` is not a valid literal of `dtype`.
+    pub fn full(dtype: DType, shape: &[usize], value: &str) -> Result<Volume, String> {
+        with_dtype!(dtype, T => {
+            let v = <T as Element>::parse(value)
+                .ok_or_else(|| format!("fill value {value:?} is not a valid {dtype}"))?;
+            Ok(Volume::from(ArrayD::<T>::from_elem(IxDyn(shape), v)))
+        })
+    }
+
+    /// The element type.
+    #[must_use]
+    pub fn dtype(&self) -> DType {
+        match self {
+            Volume::Bool(_) => DType::Bool,
+            Volume::U8(_) => DType::U8,
+            Volume::U16(_) => DType::U16,
+            Volume::U32(_) => DType::U32,
+            Volume::U64(_) => DType::U64,
+            Volume::I8(_) => DType::I8,
+            Volume::I16(_) => DType::I16,
+            Volume::I32(_) => DType::I32,
+            Volume::I64(_) => DType::I64,
+            Volume::F32(_) => DType::F32,
+            Volume::F64(_) => DType::F64,
+        }
+    }
+
+    /// The shape, channel axis first when present.
+    #[must_use]
+    pub fn shape(&self) -> &[usize] {
+        with_volume!(self, a => a.shape())
+    }
+
+    /// Number of elements.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        with_volume!(self, a => a.len())
+    }
+
+    /// True when the volume holds no elements.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Size of the data in bytes.
+    #[must_use]
+    pub fn nbytes(&self) -> usize {
+        self.len() * self.dtype().size()
+    }
+
+    /// Converts every element to `dtype` (numpy `astype`: `as` casts, bool ⇔ 0/1).
+    #[must_use]
+    pub fn cast(&self, dtype: DType) -> Volume {
+        if dtype == self.dtype() {
+            return self.clone();
+        }
+        with_volume!(self, a => with_dtype!(dtype, U => Volume::from(a.mapv(CastInto::<U>::cast_into))))
+    }
+
+    /// Converts to `dtype`, reusing the allocation when it already has that type.
+    #[must_use]
+    pub fn into_dtype(self, dtype: DType) -> Volume {
+        if dtype == self.dtype() {
+            self
+        } else {
+            self.cast(dtype)
+        }
+    }
+
+    /// Copies `src` into this volume with its first element at `at` (all axes).
+    ///
+    /// # Errors
+    /// When the dtypes differ or `src` does not fit at `at`.
+    pub fn paste(&mut self, src: &Volume, at: &[usize]) -> Result<(), String> {
+        let zero = vec![0; at.len()];
+        let shape = src.shape().to_vec();
+        self.copy_region(src, &zero, at, &shape)
+    }
+
+    /// Copies the `shape` block at `src_at` of `src` to `dst_at` of this volume.
+    ///
+    /// # Errors
+    /// When the dtypes differ or either block is out of range.
+    pub fn copy_region(
+        &mut self,
+        src: &Volume,
+        src_at: &[usize],
+        dst_at: &[usize],
+        shape: &[usize],
+    ) -> Result<(), String> {
+        let fits = |at: &[usize], own: &[usize]| {
+            own.len() == shape.len()
+                && at.len() == own.len()
+                && (0..own.len()).all(|d| at[d] + shape[d] <= own[d])
+        };
+        if !fits(src_at, src.shape()) || !fits(dst_at, self.shape()) {
+            return Err(format!(
+                "cannot copy {shape:?} from {src_at:?} of {:?} to {dst_at:?} of {:?}",
+                src.shape(),
+                self.shape()
+            ));
+        }
+        let (from, to) = (region(src_at, shape), region(dst_at, shape));
+        macro_rules! arm {
+            ($($v:ident),*) => {
+                match (self, src) {
+                    $( (Volume::$v(d), Volume::$v(s)) => {
+                        d.slice_mut(to.as_slice()).assign(&s.slice(from.as_slice()));
+                        Ok(())
+                    } )*
+                    (d, s) => Err(format!("cannot copy {} into {}", s.dtype(), d.dtype())),
+                }
+            };
+        }
+        arm!(Bool, U8, U16, U32, U64, I8, I16, I32, I64, F32, F64)
+    }
+
+    /// The sub-block `[begin, begin + shape)` (all axes) as a new volume.
+    ///
+    /// # Errors
+    /// When the region is outside the volume.
+    pub fn crop(&self, begin: &[usize], shape: &[usize]) -> Result<Volume, String> {
+        let own = self.shape();
+        let ok = begin.len() == own.len()
+            && shape.len() == own.len()
+            && (0..own.len()).all(|d| begin[d] + shape[d] <= own[d]);
+        if !ok {
+            return Err(format!(
+                "region {begin:?}+{shape:?} is outside a volume of shape {own:?}"
+            ));
+        }
+        let info = region(begin, shape);
+        Ok(with_volume!(self, a => Volume::from(a.slice(info.as_slice()).to_owned())))
+    }
+
+    /// The elements as little-endian bytes in C order.
+    #[must_use]
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.nbytes());
+        with_volume!(self, a => {
+            match a.as_slice() {
+                Some(s) => Element::extend_le_bytes(s, &mut out),
+                None => Element::extend_le_bytes(&a.iter().copied().collect::<Vec<_>>(), &mut out),
+            }
+        });
+        out
+    }
+
+    /// Builds a volume from little-endian C-order bytes.
+    ///
+    /// # Errors
+    /// When the byte count does not match `shape` and `dtype`.
+    pub fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Result<Volume, String> {
+        let want = shape.iter().product::<usize>() * dtype.size();
+        if bytes.len() != want {
+            return Err(format!(
+                "expected {want} bytes for {dtype} {shape:?}, got {}",
+                bytes.len()
+            ));
+        }
+        with_dtype!(dtype, T => {
+            let v = <T as Element>::from_le_bytes_vec(bytes);
+            ArrayD::from_shape_vec(IxDyn(shape), v)
+                .map(Volume::from)
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array3;
+
+    #[test]
+    fn paste_and_crop_round_trip() {
+        let src = Volume::from(
+            Array3::from_shape_fn((2, 3, 4), |(z, y, x)| (z * 100 + y * 10 + x) as u16).into_dyn(),
+        );
+        let mut dst = Volume::zeros(DType::U16, &[4, 5, 6]);
+        dst.paste(&src, &[1, 2, 1]).unwrap();
+        assert_eq!(dst.crop(&[1, 2, 1], &[2, 3, 4]).unwrap(), src);
+        let Volume::U16(a) = &dst else { panic!() };
+        assert_eq!(a[[2, 3, 2]], 111);
+        assert_eq!(a[[0, 0, 0]], 0);
+        assert!(dst.paste(&src, &[3, 0, 0]).is_err());
+        assert!(dst.paste(&src.cast(DType::U8), &[0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn bytes_round_trip_every_dtype() {
+        for d in DType::ALL {
+            let v = Volume::full(d, &[2, 3], "1").unwrap();
+            let b = v.to_le_bytes();
+            assert_eq!(b.len(), 6 * d.size());
+            assert_eq!(Volume::from_le_bytes(d, &[2, 3], &b).unwrap(), v);
+        }
+        assert!(Volume::full(DType::U8, &[1], "300").is_err());
+        assert!(Volume::from_le_bytes(DType::U16, &[2], &[0, 1, 2]).is_err());
+    }
+
+    #[test]
+    fn cast_follows_astype() {
+        let v = Volume::from(ndarray::arr1(&[0u8, 1, 255]).into_dyn());
+        assert_eq!(
+            v.cast(DType::Bool),
+            Volume::from(ndarray::arr1(&[false, true, true]).into_dyn())
+        );
+        assert_eq!(
+            v.cast(DType::I64),
+            Volume::from(ndarray::arr1(&[0i64, 1, 255]).into_dyn())
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! Shared test harness: a real arrayd server on a loopback port over real files, and
+//! small helpers to talk to it.
+
+#![allow(
+    dead_code,
+    clippy::missing_panics_doc,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use arrayd::server::{AppState, app, build_state, load};
+use arrayd::settings::Settings;
+use serde_json::Value;
+
+/// The golden fixtures folder (a copy of `shared/fixtures/golden`).
+pub fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")
+}
+
+/// A server running in this process on 127.0.0.1.
+pub struct TestServer {
+    pub base: String,
+    pub state: AppState,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    _state_dir: Option<tempfile::TempDir>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Default settings for tests: data root, a fresh state dir, small limits.
+pub fn settings(data_root: &Path, state_dir: &Path) -> Settings {
+    let mut s = Settings::defaults();
+    s.data_root = data_root.to_path_buf();
+    s.state_dir = state_dir.to_path_buf();
+    s.listen = "127.0.0.1:0".parse().unwrap();
+    s.compute_threads = Some(2);
+    s
+}
+
+impl TestServer {
+    /// Starts a server over `data_root` with a fresh state dir; `tweak` adjusts settings.
+    pub async fn start_with(data_root: &Path, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(data_root, dir.path());
+        tweak(&mut s);
+        Self::start_settings(s, Some(dir)).await
+    }
+
+    /// Starts a server over the golden fixtures.
+    pub async fn golden() -> Self {
+        Self::start_with(&golden_dir(), |_| {}).await
+    }
+
+    /// Starts a server with explicit settings (the caller owns the state dir).
+    pub async fn start_settings(s: Settings, state_dir: Option<tempfile::TempDir>) -> Self {
+        arrayd::init_tls();
+        let state = build_state(s).unwrap();
+        load(&state).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = app(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            state,
+            addr,
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            _state_dir: state_dir,
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// PUTs a config and asserts success.
+    pub async fn register(&self, name: &str, config: &Value) {
+        let r = self.put_json(&format!("/v1/arrays/{name}"), config).await;
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert!(status.is_success(), "PUT {name}: {status} {text}");
+    }
+
+    /// Reads a ROI (world units) as a decoded `.npy`.
+    pub async fn roi_npy(
+        &self,
+        name: &str,
+        offset: &[i64],
+        shape: &[i64],
+    ) -> arrayd::volume::Volume {
+        let q = |v: &[i64]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let r = self
+            .get(&format!(
+                "/v1/arrays/{name}/roi?offset={}&shape={}",
+                q(offset),
+                q(shape)
+            ))
+            .await;
+        let status = r.status();
+        let body = r.bytes().await.unwrap();
+        assert!(
+            status.is_success(),
+            "ROI {name}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        arrayd::encode::npy::decode(&body).unwrap()
+    }
+}
+
+/// Asserts a problem+json error with the given status; returns the body.
+pub async fn assert_problem(resp: reqwest::Response, status: u16) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "unexpected status");
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = resp.json().await.unwrap();
+    for key in ["type", "title", "status", "detail"] {
+        assert!(body.get(key).is_some(), "problem lacks {key}: {body}");
+    }
+    assert_eq!(body["status"].as_u64(), Some(u64::from(status)));
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+    body
+}

@@ -55,8 +55,8 @@ fn cell_id(g: [i64; 3]) -> u64 {
 fn seed(g: [i64; 3]) -> [f64; 3] {
     let id = cell_id(g);
     #[expect(clippy::cast_precision_loss, reason = "small grid indices")]
-    let s = [0usize, 1, 2]
-        .map(|k| (g[k] as f64 + 0.15 + 0.7 * unit(hash(id * 3 + k as u64))) * CELL);
+    let s =
+        [0usize, 1, 2].map(|k| (g[k] as f64 + 0.15 + 0.7 * unit(hash(id * 3 + k as u64))) * CELL);
     s
 }
 

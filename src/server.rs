@@ -211,6 +211,7 @@ pub async fn load(state: &AppState) -> Result<(), String> {
     if let Some(path) = &state.settings.config {
         crate::preload::preload(path, &state.registry).await?;
     }
+    state.registry.set_ready();
     Ok(())
 }
 

@@ -4,7 +4,12 @@
 //! `expected.npy`, and reading the same ROI as small unaligned tiles gives the same
 //! voxels.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 mod support;
 

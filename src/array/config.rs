@@ -218,10 +218,10 @@ fn parse_node(value: &Value, path: &str, problems: &mut Vec<FieldProblem>) -> Op
     };
     let mut obj = obj.clone();
     let spec = take_type(&mut obj, path, problems)?;
-    if let Some(axes) = obj.remove("_axes") {
+    if let Some(axes) = obj.shift_remove("_axes") {
         obj.entry("axes").or_insert(axes);
     }
-    let name = match obj.remove("name") {
+    let name = match obj.shift_remove("name") {
         Some(Value::String(s)) if !s.is_empty() => Some(s),
         Some(_) => {
             problems.push(FieldProblem::new(
@@ -256,8 +256,8 @@ fn take_type(
     path: &str,
     problems: &mut Vec<FieldProblem>,
 ) -> Option<&'static TypeSpec> {
-    let tag = obj.remove("type");
-    let dacapo = obj.remove("__type__");
+    let tag = obj.shift_remove("type");
+    let dacapo = obj.shift_remove("__type__");
     let allowed = type_names().join(", ");
     let found = match (&tag, &dacapo) {
         (Some(Value::String(t)), _) => TYPES.iter().find(|s| s.name == t),
@@ -283,7 +283,7 @@ fn take_options(
     problems: &mut Vec<FieldProblem>,
 ) -> NodeOptions {
     let mut options = NodeOptions::default();
-    match obj.remove("chunk_shape") {
+    match obj.shift_remove("chunk_shape") {
         None | Some(Value::Null) => {}
         Some(v) => match serde_json::from_value::<Vec<i64>>(v) {
             Ok(shape) if shape.iter().all(|&s| s > 0) => options.chunk_shape = Some(shape),
@@ -293,7 +293,7 @@ fn take_options(
             )),
         },
     }
-    match obj.remove("cache") {
+    match obj.shift_remove("cache") {
         None | Some(Value::Null) => {}
         Some(Value::Bool(b)) => options.cache = b,
         Some(_) => problems.push(FieldProblem::new(
@@ -313,7 +313,7 @@ fn take_sources(
     problems: &mut Vec<FieldProblem>,
 ) {
     let fpath = join(path, field);
-    let value = obj.remove(field);
+    let value = obj.shift_remove(field);
     let mut one = |v: &Value, p: String, key: Option<String>, problems: &mut Vec<FieldProblem>| {
         if let Some(config) = parse_source(v, &p, problems) {
             out.push(SourceSlot {
@@ -383,15 +383,16 @@ fn parse_fields<T: DeserializeOwned>(
     path: &str,
     problems: &mut Vec<FieldProblem>,
 ) -> Option<T> {
+    let mut failed = false;
     loop {
         let de = Value::Object(obj.clone());
         match serde_path_to_error::deserialize::<_, T>(de) {
-            Ok(t) => return Some(t),
+            Ok(t) => return (!failed).then_some(t),
             Err(e) => {
                 let inner = e.inner().to_string();
                 let at = e.path().to_string();
                 if let Some(field) = unknown_field(&inner)
-                    && obj.remove(&field).is_some()
+                    && obj.shift_remove(&field).is_some()
                 {
                     let allowed = inner.split_once(", expected").map_or("", |(_, rest)| rest);
                     problems.push(FieldProblem::new(
@@ -402,7 +403,12 @@ fn parse_fields<T: DeserializeOwned>(
                 }
                 if let Some(missing) = quoted_after(&inner, "missing field `") {
                     problems.push(FieldProblem::new(join(path, &missing), "is required"));
-                    return None;
+                    if obj.contains_key(&missing) {
+                        return None;
+                    }
+                    obj.insert(missing, Value::Null);
+                    failed = true;
+                    continue;
                 }
                 let field = if at == "." || at.is_empty() {
                     String::new()

@@ -198,6 +198,7 @@ pub struct Registry {
     env: ResolveEnv,
     cache: ChunkCache,
     loaded: AtomicBool,
+    ready: AtomicBool,
 }
 
 impl Registry {
@@ -213,6 +214,7 @@ impl Registry {
             env,
             cache,
             loaded: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
         })
     }
 
@@ -228,6 +230,17 @@ impl Registry {
             Ok(mut g) => *g = snap,
             Err(p) => *p.into_inner() = snap,
         }
+    }
+
+    /// Marks start-up (persisted configs, demo, `--config`) as complete.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// True once start-up is complete (what `/readyz` reports).
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
     }
 
     /// True once the persisted configs have been loaded.

@@ -12,12 +12,12 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: 200 once the persisted registry is loaded, else 503.
+/// Readiness: 200 once start-up (registry, demo, `--config`) is complete, else 503.
 ///
 /// # Errors
 /// [`Error::Unavailable`] while loading.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>> {
-    if state.registry.is_loaded() {
+    if state.registry.is_ready() {
         Ok(Json(
             json!({"status": "ready", "arrays": state.registry.list().len()}),
         ))

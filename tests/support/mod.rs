@@ -155,3 +155,56 @@ pub async fn assert_problem(resp: reqwest::Response, status: u16) -> Value {
     assert!(!body["detail"].as_str().unwrap().is_empty());
     body
 }
+
+/// Writes a uint8 zarr v3 array (zstd) under `root/container`, path `name`.
+pub fn write_zarr_u8(
+    root: &Path,
+    container: &str,
+    name: &str,
+    shape: &[u64],
+    chunk: &[u64],
+    attrs: Value,
+    data: &[u8],
+) {
+    use std::sync::Arc;
+    use zarrs::array::{ArrayBuilder, ArraySubset, data_type};
+    let store = Arc::new(zarrs::filesystem::FilesystemStore::new(root.join(container)).unwrap());
+    let mut b = ArrayBuilder::new(
+        shape.to_vec(),
+        chunk.to_vec(),
+        data_type::uint8(),
+        zarrs::array::FillValue::from(0u8),
+    );
+    b.bytes_to_bytes_codecs(vec![Arc::new(zarrs::array::codec::ZstdCodec::new(
+        3, false,
+    ))])
+    .attributes(attrs.as_object().cloned().unwrap_or_default());
+    let array = b.build(store, &format!("/{name}")).unwrap();
+    array.store_metadata().unwrap();
+    let subset = ArraySubset::new_with_shape(shape.to_vec());
+    array.store_array_subset(&subset, data.to_vec()).unwrap();
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+/// The value of a counter or gauge line in a Prometheus exposition (summing label sets
+/// that contain `labels`).
+pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -1,0 +1,288 @@
+//! The `arrayd` binary as an operator runs it: acknowledged configs survive an abrupt
+//! kill, SIGTERM shuts down gracefully, JSON logs carry request spans and never the
+//! admin token, and `--demo` serves its data.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Proc {
+    child: Child,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn golden() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")
+}
+
+async fn start(state: &Path, extra: &[&str]) -> Proc {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_arrayd"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--data-root")
+        .arg(golden())
+        .args(extra)
+        .env_remove("ARRAYD_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "server did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Proc { child, base }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn config(i: usize) -> Value {
+    json!({"type": "intensities", "min": 0, "max": 255 - i,
+           "source_array_config": {"type": "zarr", "name": "raw", "file_name": "data/raw.zarr", "dataset": "raw"}})
+}
+
+#[tokio::test]
+async fn acknowledged_configs_survive_sigkill() {
+    arrayd::init_tls();
+    let state = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    for round in 0..3 {
+        let mut p = start(state.path(), &[]).await;
+        for i in 0..4 {
+            let name = format!("a{round}-{i}");
+            let r = client
+                .put(format!("{}/v1/arrays/{name}", p.base))
+                .body(config(i).to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+        // Killed right after the last acknowledgement, between requests.
+        p.child.kill().unwrap();
+        p.child.wait().unwrap();
+    }
+    let mut p = start(state.path(), &[]).await;
+    let list: Value = client
+        .get(format!("{}/v1/arrays", p.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["arrays"].as_array().unwrap().len(), 12);
+    let r = client
+        .get(format!(
+            "{}/v1/arrays/a2-3/roi?offset=0,0,0&shape=8,8,8",
+            p.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        arrayd::encode::npy::decode(&r.bytes().await.unwrap())
+            .unwrap()
+            .len(),
+        8
+    );
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully_with_json_logs_and_no_token() {
+    arrayd::init_tls();
+    let state = tempfile::tempdir().unwrap();
+    let token = "tok-9f8e7d6c5b4a";
+    let token_file = state.path().join("admin-token");
+    std::fs::write(&token_file, token).unwrap();
+    let mut p = start(
+        state.path(),
+        &[
+            "--log-format",
+            "json",
+            "--admin-token-file",
+            token_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let r = client
+        .put(format!("{}/v1/arrays/n", p.base))
+        .bearer_auth(token)
+        .body(config(0).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client
+        .put(format!("{}/v1/arrays/m", p.base))
+        .bearer_auth("wrong-token-1234")
+        .body(config(0).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        client
+            .get(format!("{}/v1/arrays/n", p.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    signal(&p.child, "-TERM");
+    let status = wait_exit(&mut p.child, Duration::from_secs(20));
+    assert!(status.success(), "exit status {status}");
+    let mut out = String::new();
+    p.child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut err = String::new();
+    p.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let all = format!("{out}{err}");
+    assert!(!all.contains(token), "the admin token appeared in the logs");
+    assert!(
+        !all.contains("wrong-token-1234"),
+        "a presented token appeared in the logs"
+    );
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a log line is not JSON"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["span"]["name"] == "request" && l["span"]["id"].is_string()),
+        "no request span in:\n{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"].as_str().unwrap_or("").contains("shutdown"))
+    );
+}
+
+#[tokio::test]
+async fn demo_generates_and_serves() {
+    arrayd::init_tls();
+    let state = tempfile::tempdir().unwrap();
+    let mut p = start(state.path(), &["--demo"]).await;
+    let client = reqwest::Client::new();
+    let list: Value = client
+        .get(format!("{}/v1/arrays", p.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let arrays = list["arrays"].as_array().unwrap();
+    let raw = arrays
+        .iter()
+        .find(|a| a["name"] == "demo-raw")
+        .expect("demo-raw registered");
+    assert_eq!(raw["dtype"], "uint8");
+    assert_ne!(
+        raw["voxel_size"][0], raw["voxel_size"][1],
+        "demo voxels should be anisotropic"
+    );
+    assert_ne!(raw["roi"]["offset"], json!([0, 0, 0]));
+    assert!(
+        arrays
+            .iter()
+            .any(|a| a["name"] == "demo-labels" && a["dtype"] == "uint64")
+    );
+    assert!(arrays.iter().all(|a| a["available"] == true), "{list}");
+    let off = raw["roi"]["offset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let url = format!(
+        "{}/v1/arrays/demo-raw/roi?offset={off}&shape=64,64,64",
+        p.base
+    );
+    let v =
+        arrayd::encode::npy::decode(&client.get(url).send().await.unwrap().bytes().await.unwrap())
+            .unwrap();
+    let bytes = v.to_le_bytes();
+    let distinct = bytes.iter().collect::<std::collections::HashSet<_>>().len();
+    assert!(
+        distinct > 50,
+        "demo data looks flat ({distinct} distinct values)"
+    );
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+    // A restart reuses the generated data and keeps the configs.
+    let mut p = start(state.path(), &["--demo"]).await;
+    let list: Value = client
+        .get(format!("{}/v1/arrays", p.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["arrays"].as_array().unwrap().len(), arrays.len());
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+}

@@ -87,6 +87,18 @@ fn canonical_json(value: &Value) -> String {
     }
 }
 
+/// How long clients may reuse a response without revalidating; a chain is as fresh as
+/// its least stable source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Freshness {
+    /// The data can change in place (a file on disk): clients revalidate with the ETag.
+    Revalidate,
+    /// The data may change after this many seconds (an open DVID node).
+    MaxAge(u32),
+    /// The data never changes under this ETag (a locked DVID node, synthetic data).
+    Immutable,
+}
+
 /// What an array is: computed once when it is resolved.
 #[derive(Debug, Clone)]
 pub struct Metadata {
@@ -110,6 +122,8 @@ pub struct Metadata {
     pub labels: bool,
     /// Cache this node's chunks when it is read as part of a chain.
     pub cache: bool,
+    /// How long responses stay valid without revalidation.
+    pub freshness: Freshness,
 }
 
 impl Metadata {
@@ -218,6 +232,13 @@ pub trait Array: Send + Sync + fmt::Debug {
     /// Stored chunks for pass-through, when this is a bare zarr source.
     fn raw_chunks(&self) -> Option<&dyn RawChunks> {
         None
+    }
+
+    /// Coarser levels the source stores itself (e.g. DVID labelmap scales), finest
+    /// first, each 2× coarser than the one before on every axis it halves; views use
+    /// them instead of computing a pyramid. Empty for most arrays.
+    fn stored_levels(&self) -> Vec<ArrayRef> {
+        Vec::new()
     }
 }
 

@@ -19,7 +19,7 @@ use serde_json::Map;
 use super::resolve::{MetaParts, NodeCtx};
 use super::zarr::metadata::FoundGeometry;
 use super::zarr::validate_geometry;
-use super::{Array, FieldProblem, Metadata};
+use super::{Array, FieldProblem, Freshness, Metadata};
 use crate::dtype::DType;
 use crate::encode::npy;
 use crate::eval::{EvalError, ReadCtx};
@@ -117,7 +117,7 @@ impl Numpy {
                 .collect(),
         );
         let dtype = volume.dtype();
-        let meta = ctx.metadata(MetaParts {
+        let mut meta = ctx.metadata(MetaParts {
             dtype,
             num_channels: geo.num_channels,
             roi: Roi::new(geo.offset.clone(), &extent * &geo.voxel_size),
@@ -126,6 +126,10 @@ impl Numpy {
             attrs: Map::new(),
             labels: matches!(dtype, DType::U32 | DType::U64) && geo.num_channels.is_none(),
         })?;
+        if cfg.file_name.is_some() {
+            // The file can be rewritten; the array is loaded once, but clients revalidate.
+            meta.freshness = Freshness::Revalidate;
+        }
         Ok(Self {
             meta,
             data: Arc::new(volume),

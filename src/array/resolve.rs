@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::config::{NodeConfig, NodeOptions, SourceConfig, TypedConfig};
 use super::{
-    ArrayRef, ConfigHash, FieldProblem, Metadata, binarize, concat, constant, crop, dummy,
+    ArrayRef, ConfigHash, FieldProblem, Freshness, Metadata, binarize, concat, constant, crop, dummy,
     intensities, logical_or, merge_instances, missing_annotations_mask, numpy, ones, resampled,
     sum, zarr,
 };
@@ -112,6 +112,7 @@ pub struct NodeCtx<'a> {
     type_name: &'static str,
     options: NodeOptions,
     identity: Value,
+    freshness: Freshness,
 }
 
 /// Parts of [`Metadata`] a type computes; the context adds hash, options and type.
@@ -192,6 +193,7 @@ impl NodeCtx<'_> {
             "voxel_size": vs,
             "roi": [parts.roi.offset, parts.roi.shape],
             "grid": [grid.origin, grid.chunk],
+            "attrs": parts.attrs,
         }));
         Ok(Metadata {
             type_name: self.type_name,
@@ -204,6 +206,7 @@ impl NodeCtx<'_> {
             hash,
             labels: parts.labels,
             cache: self.options.cache,
+            freshness: self.freshness,
         })
     }
 }
@@ -251,6 +254,11 @@ pub fn resolve<'a>(
             type_name: type_name(&node.typed),
             options: node.options.clone(),
             identity: json!({"type": type_name(&node.typed), "own": node.own, "sources": source_hashes}),
+            freshness: sources
+                .iter()
+                .map(|s| s.array.meta().freshness)
+                .min()
+                .unwrap_or(Freshness::Immutable),
         };
         construct(&node.typed, sources, &ctx).await
     })

@@ -25,7 +25,7 @@ use zarrs::storage::{ReadableStorageTraits, StoreKey};
 
 use self::metadata::{FoundGeometry, NodeAttrs, find_geometry};
 use super::resolve::{MetaParts, NodeCtx};
-use super::{Array, FieldProblem, Metadata, RawChunks, StoredZarr};
+use super::{Array, FieldProblem, Freshness, Metadata, RawChunks, StoredZarr};
 use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi, Snap};
@@ -337,7 +337,7 @@ impl Zarr {
         if let Some(units) = found.units.filter(|u| u.len() == vs.dims()) {
             attrs.entry("units").or_insert_with(|| Value::from(units));
         }
-        let meta = ctx.metadata(MetaParts {
+        let mut meta = ctx.metadata(MetaParts {
             dtype,
             num_channels: geo.num_channels,
             voxel_size: vs,
@@ -346,6 +346,8 @@ impl Zarr {
             attrs,
             labels: matches!(dtype, DType::U32 | DType::U64) && geo.num_channels.is_none(),
         })?;
+        // Stored files can be rewritten in place: clients revalidate.
+        meta.freshness = Freshness::Revalidate;
         Ok(Self {
             meta,
             array: Arc::new(array),

@@ -1,3 +1,4 @@
 //! Volume → bytes for each response format.
 
 pub mod npy;
+pub mod compressed_segmentation;

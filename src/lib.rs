@@ -32,6 +32,7 @@ pub mod http;
 pub mod kernels;
 pub mod metrics;
 pub mod preload;
+pub mod pyramid;
 pub mod registry;
 pub mod server;
 pub mod settings;

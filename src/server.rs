@@ -75,6 +75,21 @@ pub fn routes() -> Vec<RouteDef> {
             delete(views::arrays::delete),
         ),
         route(Method::GET, "/v1/arrays/{name}/roi", get(views::roi::roi)),
+        route(
+            Method::GET,
+            "/v1/arrays/{name}/precomputed/info",
+            get(views::precomputed::get_info),
+        ),
+        route(
+            Method::GET,
+            "/v1/arrays/{name}/precomputed/{key}/{chunk}",
+            get(views::precomputed::get_chunk),
+        ),
+        route(
+            Method::GET,
+            "/v1/arrays/{name}/neuroglancer",
+            get(views::neuroglancer::neuroglancer),
+        ),
     ]
 }
 

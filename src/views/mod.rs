@@ -4,6 +4,8 @@ pub mod arrays;
 pub mod health;
 pub mod index;
 pub mod metrics;
+pub mod neuroglancer;
+pub mod precomputed;
 pub mod roi;
 
 use axum::http::{HeaderMap, header};
@@ -35,5 +37,7 @@ pub fn links(base: &str, name: &str) -> Value {
     json!({
         "self": a,
         "roi": format!("{a}/roi"),
+        "precomputed": format!("precomputed://{a}/precomputed"),
+        "neuroglancer": format!("{a}/neuroglancer"),
     })
 }

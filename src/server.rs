@@ -90,6 +90,26 @@ pub fn routes() -> Vec<RouteDef> {
             "/v1/arrays/{name}/neuroglancer",
             get(views::neuroglancer::neuroglancer),
         ),
+        route(
+            Method::GET,
+            "/v1/arrays/{name}/zarr/{*key}",
+            get(views::zarr::get_v3),
+        ),
+        route(
+            Method::GET,
+            "/v1/arrays/{name}/zarr2/{*key}",
+            get(views::zarr::get_v2),
+        ),
+        route(
+            Method::GET,
+            "/v1/zarr/{*path}",
+            get(views::zarr::group_get_v3),
+        ),
+        route(
+            Method::GET,
+            "/v1/zarr2/{*path}",
+            get(views::zarr::group_get_v2),
+        ),
     ]
 }
 

@@ -74,6 +74,9 @@ pub struct Settings {
     /// The server's public base URL for links (default: from the request's Host).
     #[arg(long, env = "ARRAYD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Compressor for computed chunks in the zarr views.
+    #[arg(long, env = "ARRAYD_ZARR_CODEC", value_enum, default_value = "zstd")]
+    pub zarr_codec: crate::encode::zarr_chunk::ZarrCodec,
     /// Seconds before a request is answered 503.
     #[arg(long, env = "ARRAYD_REQUEST_TIMEOUT", default_value_t = 300)]
     pub request_timeout: u64,

@@ -1,4 +1,5 @@
 //! Volume → bytes for each response format.
 
-pub mod npy;
 pub mod compressed_segmentation;
+pub mod npy;
+pub mod zarr_chunk;

@@ -5,8 +5,10 @@ pub mod health;
 pub mod index;
 pub mod metrics;
 pub mod neuroglancer;
+pub mod ome;
 pub mod precomputed;
 pub mod roi;
+pub mod zarr;
 
 use axum::http::{HeaderMap, header};
 use serde_json::{Value, json};
@@ -39,5 +41,7 @@ pub fn links(base: &str, name: &str) -> Value {
         "roi": format!("{a}/roi"),
         "precomputed": format!("precomputed://{a}/precomputed"),
         "neuroglancer": format!("{a}/neuroglancer"),
+        "zarr": format!("{a}/zarr/"),
+        "zarr2": format!("{a}/zarr2/"),
     })
 }

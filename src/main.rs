@@ -3,7 +3,7 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use arrayd::settings::{Cli, Command, LogFormat};
+use arrayd::settings::{Cli, Command, Healthcheck, LogFormat};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("ARRAYD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -18,9 +18,42 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// GETs the probe path over plain HTTP/1.0 and succeeds on a 200.
+fn healthcheck(probe: &Healthcheck) -> std::process::ExitCode {
+    use std::io::{Read, Write};
+    let mut addr = probe.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let timeout = std::time::Duration::from_secs(3);
+    let answer = std::net::TcpStream::connect_timeout(&addr, timeout).and_then(|mut s| {
+        s.set_read_timeout(Some(timeout))?;
+        write!(s, "GET {} HTTP/1.0\r\nHost: {addr}\r\n\r\n", probe.path)?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head)?;
+        Ok(head)
+    });
+    match answer {
+        Ok(head) if head.starts_with(b"HTTP/1.") && &head[9..12] == b"200" => {
+            std::process::ExitCode::SUCCESS
+        }
+        Ok(head) => {
+            eprintln!("arrayd healthcheck: {}", String::from_utf8_lossy(&head));
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("arrayd healthcheck: {addr}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let Cli { command } = Cli::parse();
-    let Command::Serve(settings) = command;
+    let settings = match command {
+        Command::Serve(settings) => settings,
+        Command::Healthcheck(probe) => return healthcheck(&probe),
+    };
     init_logging(settings.log_format);
     arrayd::init_tls();
     let jobs = settings.compute_jobs();

@@ -1,6 +1,6 @@
 //! `--config FILE`: configs registered at start-up, from JSON or TOML: a list of
-//! configs (each with its `name`), or a map name → config. Entries may refer to
-//! earlier ones.
+//! configs (each with its `name`), or a map name → config. Entries may refer to each
+//! other in any order; they are registered dependencies first.
 
 use std::path::Path;
 
@@ -35,7 +35,16 @@ pub fn read(path: &Path) -> Result<Vec<(String, Value)>, String> {
                 )),
             })
             .collect::<Result<Vec<_>, _>>()?,
-        Value::Object(map) => map.into_iter().collect(),
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(name, mut config)| {
+                if let Some(obj) = config.as_object_mut() {
+                    obj.entry("name")
+                        .or_insert_with(|| Value::String(name.clone()));
+                }
+                (name, config)
+            })
+            .collect(),
         _ => {
             return Err(format!(
                 "--config {}: expected a list of configs or a map name -> config",
@@ -51,7 +60,9 @@ pub fn read(path: &Path) -> Result<Vec<(String, Value)>, String> {
 /// # Errors
 /// The first entry that fails, with all its problems.
 pub async fn preload(path: &Path, registry: &Registry) -> Result<(), String> {
-    for (name, config) in read(path)? {
+    let entries = read(path)?;
+    for i in crate::registry::dependency_order(&entries) {
+        let (name, config) = entries[i].clone();
         match registry.put(&name, config, false).await {
             Ok(_) => tracing::info!(array = %name, "preloaded"),
             Err(Error::Validation(problems)) => {

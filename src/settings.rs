@@ -19,6 +19,19 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server.
     Serve(Settings),
+    /// Exit 0 when a local server answers its readiness probe (container healthcheck).
+    Healthcheck(Healthcheck),
+}
+
+/// Where the healthcheck probes.
+#[derive(Debug, Clone, Args)]
+pub struct Healthcheck {
+    /// The server's listen address (an unspecified host probes 127.0.0.1).
+    #[arg(long, env = "ARRAYD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Path to GET.
+    #[arg(long, default_value = "/readyz")]
+    pub path: String,
 }
 
 /// Log output format.
@@ -90,6 +103,7 @@ impl Settings {
             Ok(Cli {
                 command: Command::Serve(s),
             }) => s,
+            Ok(other) => unreachable!("`arrayd serve` parsed as {other:?}"),
             Err(e) => unreachable!("default settings must parse: {e}"),
         }
     }

@@ -569,3 +569,46 @@ async fn replacing_a_config_never_serves_stale_chunks() {
     let shown: Value = s.get("/v1/arrays/norm").await.json().await.unwrap();
     assert_eq!(shown["metadata"]["num_channels"], 3);
 }
+
+#[tokio::test]
+async fn config_file_preloads_json_lists_and_toml_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_file = dir.path().join("arrays.json");
+    std::fs::write(&json_file, serde_json::to_vec(&json!([
+        {"type": "zarr", "name": "raw", "file_name": "data/raw.zarr", "dataset": "raw"},
+        {"type": "intensities", "name": "norm", "source_array_config": "raw", "min": 0, "max": 255}
+    ])).unwrap()).unwrap();
+    let s = TestServer::start_with(&golden_dir(), |st| st.config = Some(json_file.clone())).await;
+    let list: Value = s.get("/v1/arrays").await.json().await.unwrap();
+    assert_eq!(list["arrays"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        s.roi_npy("norm", &[0, 0, 0], &[4, 4, 4])
+            .await
+            .dtype()
+            .name(),
+        "float32"
+    );
+
+    let toml_file = dir.path().join("arrays.toml");
+    std::fs::write(&toml_file, "[labels]\ntype = \"zarr\"\nfile_name = \"data/labels.zarr\"\ndataset = \"labels\"\n\n[fg]\ntype = \"binarize\"\nsource_array_config = \"labels\"\ngroupings = [[\"a\", [1, 2]]]\n").unwrap();
+    let s = TestServer::start_with(&golden_dir(), |st| st.config = Some(toml_file.clone())).await;
+    let shown: Value = s.get("/v1/arrays/fg").await.json().await.unwrap();
+    assert_eq!(shown["metadata"]["num_channels"], 1);
+
+    // An invalid entry stops start-up with every problem named.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"x": {"type": "intensities", "min": 1, "max": 1, "source_array_config": "nope"}}"#,
+    )
+    .unwrap();
+    let st = arrayd::server::build_state(support::settings(&golden_dir(), dir.path())).unwrap();
+    let mut st2 = (*st.settings).clone();
+    st2.config = Some(bad);
+    let state = arrayd::server::build_state(st2).unwrap();
+    let err = arrayd::server::load(&state).await.unwrap_err();
+    assert!(
+        err.contains("\"x\"") && err.contains("source_array_config"),
+        "{err}"
+    );
+}

@@ -34,6 +34,7 @@ fn golden() -> std::path::PathBuf {
 }
 
 async fn start(state: &Path, extra: &[&str]) -> Proc {
+    arrayd::init_tls();
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_arrayd"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -285,4 +286,26 @@ async fn demo_generates_and_serves() {
     assert_eq!(list["arrays"].as_array().unwrap().len(), arrays.len());
     p.child.kill().unwrap();
     p.child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn healthcheck_subcommand_follows_readiness() {
+    let state = tempfile::tempdir().unwrap();
+    let mut p = start(state.path(), &[]).await;
+    let listen = p.base.trim_start_matches("http://").to_owned();
+    let probe = |addr: &str| {
+        Command::new(env!("CARGO_BIN_EXE_arrayd"))
+            .args(["healthcheck", "--listen", addr])
+            .status()
+            .unwrap()
+    };
+    assert!(probe(&listen).success());
+    let port = listen.rsplit(':').next().unwrap();
+    assert!(
+        probe(&format!("0.0.0.0:{port}")).success(),
+        "an unspecified host probes loopback"
+    );
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+    assert!(!probe(&listen).success());
 }

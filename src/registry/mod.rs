@@ -171,22 +171,39 @@ fn refs_of(config: &Value) -> Vec<String> {
     out
 }
 
-/// Depth-first: a name's references come before it.
-fn topo_visit(
-    name: &str,
-    refs: &HashMap<&str, Vec<String>>,
-    seen: &mut HashSet<String>,
-    order: &mut Vec<String>,
-) {
-    if !seen.insert(name.to_owned()) {
-        return;
-    }
-    for r in refs.get(name).into_iter().flatten() {
-        if refs.contains_key(r.as_str()) {
-            topo_visit(r, refs, seen, order);
+/// Indices of `entries` (name, config) ordered so that every config comes after the
+/// ones it refers to by name (file order otherwise; cycles are left for resolution to
+/// report).
+#[must_use]
+pub fn dependency_order(entries: &[(String, Value)]) -> Vec<usize> {
+    fn visit(
+        i: usize,
+        entries: &[(String, Value)],
+        index: &HashMap<&str, usize>,
+        seen: &mut HashSet<usize>,
+        order: &mut Vec<usize>,
+    ) {
+        if !seen.insert(i) {
+            return;
         }
+        for r in refs_of(&entries[i].1) {
+            if let Some(&j) = index.get(r.as_str()) {
+                visit(j, entries, index, seen, order);
+            }
+        }
+        order.push(i);
     }
-    order.push(name.to_owned());
+    let index: HashMap<&str, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n.as_str(), i))
+        .collect();
+    let mut seen = HashSet::new();
+    let mut order = Vec::with_capacity(entries.len());
+    for i in 0..entries.len() {
+        visit(i, entries, &index, &mut seen, &mut order);
+    }
+    order
 }
 
 /// The registry.
@@ -255,24 +272,16 @@ impl Registry {
     /// # Errors
     /// When the registry file cannot be read.
     pub async fn load(&self) -> Result<usize, String> {
-        let stored = self.store.load()?;
+        let stored: Vec<(String, Value)> = self
+            .store
+            .load()?
+            .into_iter()
+            .map(|e| (e.name, e.config))
+            .collect();
         let _w = self.writer.lock().await;
-        let refs: HashMap<&str, Vec<String>> = stored
-            .iter()
-            .map(|e| (e.name.as_str(), refs_of(&e.config)))
-            .collect();
-        let mut order = Vec::new();
-        let mut seen = HashSet::new();
-        for e in &stored {
-            topo_visit(&e.name, &refs, &mut seen, &mut order);
-        }
-        let configs: HashMap<&str, &Value> = stored
-            .iter()
-            .map(|e| (e.name.as_str(), &e.config))
-            .collect();
         let mut snap = Snapshot::default();
-        for name in order {
-            let config = configs[name.as_str()].clone();
+        for i in dependency_order(&stored) {
+            let (name, config) = stored[i].clone();
             let entry = self.open(&snap, &name, config).await;
             if let Err(reason) = &entry.state {
                 tracing::error!(array = %name, %reason, "registered array is unavailable");

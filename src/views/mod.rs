@@ -18,7 +18,12 @@ use crate::server::AppState;
 /// The base URL clients reach this server at: `--public-url`, else from `Host`.
 #[must_use]
 pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.settings.public_url {
+    if let Some(url) = state
+        .settings
+        .public_url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+    {
         return url.trim_end_matches('/').to_owned();
     }
     let host = headers

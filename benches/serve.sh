@@ -11,6 +11,8 @@
 #   ROI           /v1/arrays/raw/roi (one 64^3 chunk, raw bytes, hot) vs nginx raw/0.0.0
 #   computed      a crop wrapper over blosc through the zarr v3 view (encode path, hot),
 #                 and the first pass over its chunks (evaluate + encode on a miss)
+#   tensorstore   a 256^3 ROI through the precomputed view at scales 0 and 2, cold and hot,
+#                 next to nginx serving a tensorstore-written precomputed copy
 # Prints RESULT lines and a table of req/s with arrayd/nginx ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,7 +103,7 @@ EOF
 
 : > "$ROOT/raw.log"
 run() {  # label port paths conns
-  taskset -c 1 wrk -t1 -c"$4" -d"${DUR}s" -s benches/wrk_paths.lua "http://127.0.0.1:$2" -- "$ROOT/$3.paths" "$1 c=$4" \
+  WRK_LABEL="$1 c=$4" taskset -c 1 wrk -t1 -c"$4" -d"${DUR}s" -s benches/wrk_paths.lua "http://127.0.0.1:$2" -- "$ROOT/$3.paths" \
     | grep '^RESULT' | tee -a "$ROOT/raw.log"
 }
 for round in $(seq 1 "$ROUNDS"); do
@@ -134,3 +136,4 @@ for a, n in pairs:
             print(f"| {a} | {n} | {c} | {x['rps']:.0f} | {y['rps']:.0f} | {x['rps'] / y['rps']:.2f} | {x['p50_ms']:.2f} | {y['p50_ms']:.2f} | {int(x['non2xx'] + y['non2xx'])} |")
 EOF
 cat "$ROOT/cold.txt"
+taskset -c 1 "$PY" benches/precomputed_read.py "$ROOT" "$APORT" "$NPORT" | tee "$ROOT/tensorstore.md"

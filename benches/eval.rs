@@ -8,6 +8,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
+    clippy::cast_possible_truncation,
     missing_docs,
     reason = "benchmark code"
 )]
@@ -78,7 +79,13 @@ fn setup(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> AppState {
     state
 }
 
-fn register(rt: &tokio::runtime::Runtime, state: &AppState, name: &str, config: Value) -> ArrayRef {
+fn register(
+    rt: &tokio::runtime::Runtime,
+    state: &AppState,
+    name: &str,
+    mut config: Value,
+) -> ArrayRef {
+    config.as_object_mut().unwrap().remove("name");
     let outcome = rt
         .block_on(state.registry.put(name, config, false))
         .unwrap();
@@ -86,8 +93,9 @@ fn register(rt: &tokio::runtime::Runtime, state: &AppState, name: &str, config: 
 }
 
 fn configs() -> Vec<(&'static str, Value)> {
-    let raw = json!({"type": "numpy", "name": "raw", "file_name": "raw.npy"});
-    let labels = json!({"type": "numpy", "name": "labels", "file_name": "labels.npy"});
+    let raw =
+        json!({"type": "numpy", "name": "raw", "file_name": "raw.npy", "voxel_size": [4, 4, 4]});
+    let labels = json!({"type": "numpy", "name": "labels", "file_name": "labels.npy", "voxel_size": [4, 4, 4]});
     let one = |t: &str, src: &Value, extra: Value| {
         let mut v = json!({"type": t, "source_array_config": src});
         v.as_object_mut()
@@ -138,7 +146,7 @@ fn configs() -> Vec<(&'static str, Value)> {
         ),
         (
             "crop",
-            one("crop", &raw, json!({"roi": [[0, 0, 0], [80, 80, 80]]})),
+            one("crop", &raw, json!({"roi": [[0, 0, 0], [320, 320, 320]]})),
         ),
         (
             "resampled_order0_down2",

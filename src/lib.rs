@@ -5,9 +5,10 @@
 //! The contract lives in `spec/` (`arrays.md`, `api.md`, `neuroglancer.md`, `dvid.md`).
 //! Module map: [`geometry`] and [`grid`] (ROIs and chunk grids), [`dtype`] and
 //! [`volume`] (typed voxel blocks), [`array`] (the trait, one module per config type,
-//! config parsing and resolution), [`eval`] + [`cache`] + [`compute`] (chunked,
-//! cached, bounded evaluation), [`registry`] (named configs, persisted), [`views`]
-//! (HTTP routes), [`server`] (state, router, serving).
+//! config parsing and resolution), [`dvid`] (the DVID upstream client and codecs),
+//! [`eval`] + [`cache`] + [`compute`] (chunked, cached, bounded evaluation),
+//! [`registry`] (named configs, persisted), [`views`] (HTTP routes), [`server`]
+//! (state, router, serving).
 
 #![cfg_attr(
     test,
@@ -23,6 +24,7 @@ pub mod cache;
 pub mod compute;
 pub mod demo;
 pub mod dtype;
+pub mod dvid;
 pub mod encode;
 pub mod error;
 pub mod eval;

@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use crate::array::resolve::ResolveEnv;
 use crate::cache::ChunkCache;
 use crate::compute::Compute;
+use crate::dvid::DvidPool;
 use crate::error::{Error, problem_response};
 use crate::eval::ReadCtx;
 use crate::http::layers::{self, REQUEST_ID};
@@ -185,6 +186,7 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         data_root,
         demo_root: settings.demo.then(|| settings.state_dir.join("demo")),
         metrics: metrics.clone(),
+        dvid: Arc::new(DvidPool::from_env(metrics.clone())?),
     };
     let registry = Registry::new(&settings.state_dir, env, cache)
         .map_err(|e| format!("--state-dir {}: {e}", settings.state_dir.display()))?;

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::FieldProblem;
 use super::{
-    binarize, concat, constant, crop, dummy, intensities, logical_or, merge_instances,
+    binarize, concat, constant, crop, dummy, dvid, intensities, logical_or, merge_instances,
     missing_annotations_mask, numpy, ones, resampled, sum, zarr,
 };
 
@@ -66,6 +66,8 @@ pub enum TypedConfig {
     Numpy(numpy::NumpyConfig),
     /// `dummy`
     Dummy(dummy::DummyConfig),
+    /// `dvid`
+    Dvid(dvid::DvidConfig),
     /// `binarize`
     Binarize(binarize::BinarizeConfig),
     /// `resampled`
@@ -133,6 +135,7 @@ const TYPES: &[TypeSpec] = &[
     spec!("zarr", "ZarrArrayConfig", &[], Zarr),
     spec!("numpy", "NumpyArrayConfig", &[], Numpy),
     spec!("dummy", "DummyArrayConfig", &[], Dummy),
+    spec!("dvid", "DVIDArrayConfig", &[], Dvid),
     spec!("binarize", "BinarizeArrayConfig", ONE_SOURCE, Binarize),
     spec!("resampled", "ResampledArrayConfig", ONE_SOURCE, Resampled),
     spec!(

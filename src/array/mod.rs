@@ -26,6 +26,7 @@ pub mod config;
 pub mod constant;
 pub mod crop;
 pub mod dummy;
+pub mod dvid;
 pub mod intensities;
 pub mod logical_or;
 pub mod merge_instances;

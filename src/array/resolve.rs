@@ -10,11 +10,12 @@ use serde_json::{Map, Value, json};
 
 use super::config::{NodeConfig, NodeOptions, SourceConfig, TypedConfig};
 use super::{
-    ArrayRef, ConfigHash, FieldProblem, Freshness, Metadata, binarize, concat, constant, crop, dummy,
-    intensities, logical_or, merge_instances, missing_annotations_mask, numpy, ones, resampled,
-    sum, zarr,
+    ArrayRef, ConfigHash, FieldProblem, Freshness, Metadata, binarize, concat, constant, crop,
+    dummy, dvid, intensities, logical_or, merge_instances, missing_annotations_mask, numpy, ones,
+    resampled, sum, zarr,
 };
 use crate::dtype::DType;
+use crate::dvid::DvidPool;
 use crate::geometry::{Coord, Roi};
 use crate::grid::ChunkGrid;
 use crate::metrics::Metrics;
@@ -34,6 +35,8 @@ pub struct ResolveEnv {
     pub demo_root: Option<PathBuf>,
     /// Metrics sink (upstream clients record into it).
     pub metrics: Arc<Metrics>,
+    /// The shared upstream (DVID) client pool.
+    pub dvid: Arc<DvidPool>,
 }
 
 impl ResolveEnv {
@@ -271,6 +274,7 @@ pub fn type_name(typed: &TypedConfig) -> &'static str {
         TypedConfig::Zarr(_) => "zarr",
         TypedConfig::Numpy(_) => "numpy",
         TypedConfig::Dummy(_) => "dummy",
+        TypedConfig::Dvid(_) => "dvid",
         TypedConfig::Binarize(_) => "binarize",
         TypedConfig::Resampled(_) => "resampled",
         TypedConfig::Intensities(_) => "intensities",
@@ -294,6 +298,7 @@ async fn construct(
         TypedConfig::Zarr(c) => Arc::new(zarr::Zarr::resolve(c, ctx)?),
         TypedConfig::Numpy(c) => Arc::new(numpy::Numpy::resolve(c, ctx)?),
         TypedConfig::Dummy(c) => Arc::new(dummy::Dummy::resolve(c, ctx)?),
+        TypedConfig::Dvid(c) => Arc::new(dvid::Dvid::resolve(c, ctx).await?),
         TypedConfig::Binarize(c) => Arc::new(binarize::Binarize::resolve(c, sources, ctx)?),
         TypedConfig::Resampled(c) => Arc::new(resampled::Resampled::resolve(c, sources, ctx)?),
         TypedConfig::Intensities(c) => {

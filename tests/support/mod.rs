@@ -8,6 +8,8 @@
     clippy::expect_used
 )]
 
+pub mod fake_dvid;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 

@@ -212,8 +212,9 @@ fn per_type(c: &mut Criterion) {
         let voxels = (&m.roi.shape / &m.voxel_size).map(|n| n.min(N as i64));
         let roi = Roi::new(m.roi.offset.clone(), &voxels * &m.voxel_size);
         let ctx = state.ctx.clone();
-        rt.block_on(array.read(&roi, &ctx)).expect("the benchmarked read must succeed");
-        g.throughput(Throughput::Elements(voxels.product() as u64));
+        rt.block_on(array.read(&roi, &ctx))
+            .expect("the benchmarked read must succeed");
+        g.throughput(Throughput::Elements(voxels.product().unsigned_abs()));
         g.bench_function(name, |b| b.to_async(&rt).iter(|| array.read(&roi, &ctx)));
     }
     g.finish();

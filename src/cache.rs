@@ -8,7 +8,11 @@ use bytes::Bytes;
 use moka::future::Cache;
 use moka::notification::RemovalCause;
 
-use crate::array::ConfigHash;
+use std::time::Duration;
+
+use moka::Expiry;
+
+use crate::array::{ConfigHash, Freshness, Metadata};
 use crate::eval::EvalError;
 use crate::geometry::Coord;
 use crate::metrics::Metrics;
@@ -35,6 +39,40 @@ pub struct ChunkKey {
     pub variant: Variant,
     /// Grid cell indices.
     pub idx: Coord,
+    /// Seconds the entry may live (data that can change upstream), `None` = until evicted.
+    pub ttl_secs: Option<u32>,
+}
+
+impl ChunkKey {
+    /// The key of chunk `idx` of an array: its config hash, and a time to live when the
+    /// array's data may change upstream ([`Freshness::MaxAge`]).
+    #[must_use]
+    pub fn of(meta: &Metadata, scale: u32, variant: Variant, idx: Coord) -> Self {
+        Self {
+            hash: meta.hash,
+            scale,
+            variant,
+            idx,
+            ttl_secs: match meta.freshness {
+                Freshness::MaxAge(s) => Some(s),
+                Freshness::Revalidate | Freshness::Immutable => None,
+            },
+        }
+    }
+}
+
+/// Expires entries whose key carries a time to live.
+struct KeyTtl;
+
+impl Expiry<ChunkKey, Cached> for KeyTtl {
+    fn expire_after_create(
+        &self,
+        key: &ChunkKey,
+        _value: &Cached,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        key.ttl_secs.map(|s| Duration::from_secs(u64::from(s)))
+    }
 }
 
 /// A cached value.
@@ -77,6 +115,7 @@ impl ChunkCache {
                     evictions.inc();
                 }
             })
+            .expire_after(KeyTtl)
             .support_invalidation_closures()
             .build();
         Self { inner, metrics }
@@ -130,6 +169,7 @@ mod tests {
             scale: 0,
             variant: Variant::Data,
             idx: Coord::from([i]),
+            ttl_secs: None,
         }
     }
 
@@ -153,6 +193,27 @@ mod tests {
             })
             .await;
         assert!(again.is_ok());
+    }
+
+    #[tokio::test]
+    async fn keys_with_a_ttl_expire() {
+        let cache = ChunkCache::new(1 << 20, Arc::new(Metrics::new()));
+        let mut k = key(7);
+        k.ttl_secs = Some(1);
+        let fill = |v: u8| async move {
+            Ok(Cached::Volume(Arc::new(
+                Volume::full(DType::U8, &[1], &v.to_string()).unwrap(),
+            )))
+        };
+        cache.get_or_compute(k.clone(), fill(1)).await.unwrap();
+        let same = cache.get_or_compute(k.clone(), fill(2)).await.unwrap();
+        assert!(matches!(same, Cached::Volume(v) if v.to_le_bytes() == [1]));
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        let fresh = cache.get_or_compute(k, fill(3)).await.unwrap();
+        assert!(
+            matches!(fresh, Cached::Volume(v) if v.to_le_bytes() == [3]),
+            "an expired entry was served"
+        );
     }
 
     #[tokio::test]

@@ -134,12 +134,7 @@ impl ReadCtx {
     /// Whatever the array's read returns.
     pub async fn chunk(&self, array: &ArrayRef, idx: &Coord) -> Result<Arc<Volume>, EvalError> {
         let m = array.meta();
-        let key = ChunkKey {
-            hash: m.hash,
-            scale: 0,
-            variant: Variant::Data,
-            idx: idx.clone(),
-        };
+        let key = ChunkKey::of(m, 0, Variant::Data, idx.clone());
         let roi = m.grid.chunk_roi(idx).intersect(&m.roi);
         let cached = self
             .cache

@@ -303,12 +303,12 @@ pub async fn level_chunk(
     let prev = pyr
         .level(level - 1)
         .ok_or_else(|| EvalError::Internal("pyramid level 0 has no chunks of its own".into()))?;
-    let key = ChunkKey {
-        hash: array.meta().hash,
-        scale: u32::try_from(level).unwrap_or(u32::MAX),
-        variant: Variant::Data,
-        idx: Coord::new(idx.to_vec()),
-    };
+    let key = ChunkKey::of(
+        array.meta(),
+        u32::try_from(level).unwrap_or(u32::MAX),
+        Variant::Data,
+        Coord::new(idx.to_vec()),
+    );
     let out_box = pyr.chunk_box(lvl, idx);
     let f = lvl.factor;
     let pb = prev.bounds();

@@ -42,6 +42,18 @@ async fn computed_arrays_in_both_versions() {
     );
     assert_eq!(meta["codecs"][1]["name"], "zstd");
     assert_eq!(meta["dimension_names"], json!(["z", "y", "x"]));
+    // Neuroglancer reads OME-NGFF only on groups; on an array it reads `dimension_units`.
+    assert_eq!(
+        meta["attributes"]["dimension_units"],
+        json!(["4 nm", "4 nm", "4 nm"])
+    );
+    let zattrs: Value = s
+        .get("/v1/arrays/norm/zarr2/.zattrs")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(zattrs["dimension_units"], json!(["4 nm", "4 nm", "4 nm"]));
     let ms = &meta["attributes"]["ome"]["multiscales"][0];
     assert_eq!(
         ms["datasets"][0]["coordinateTransformations"][0]["scale"],
@@ -183,6 +195,19 @@ async fn stored_chunks_pass_through_untouched() {
         .await
         .unwrap();
     assert_eq!(zarray["compressor"]["id"], "blosc");
+    // A v2 zstd source written by numcodecs carries `checksum`, which tensorstore rejects.
+    s.register(
+        "labels",
+        &json!({"type": "zarr", "file_name": "data/labels.zarr", "dataset": "labels"}),
+    )
+    .await;
+    let zarray: Value = s
+        .get("/v1/arrays/labels/zarr2/.zarray")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(zarray["compressor"], json!({"id": "zstd", "level": 3}));
 
     // A v3 zstd source: the v3 view passes through; the v2 view translates the codec.
     let root = tempfile::tempdir().unwrap();
@@ -309,6 +334,10 @@ async fn pyramid_levels_and_group_roots() {
         .await
         .unwrap();
     assert_eq!(s1["shape"], json!([40, 50, 60]));
+    assert_eq!(
+        s1["attributes"]["dimension_units"],
+        json!(["2 nm", "2 nm", "2 nm"])
+    );
     assert_eq!(
         s1["chunk_grid"]["configuration"]["chunk_shape"],
         json!([64, 64, 64])

@@ -162,7 +162,8 @@ mod tests {
         .unwrap();
         // (1+2)/2 = 1.5 → 2, (3+4)/2 = 3.5 → 4, edge voxel 9 alone → 9.
         assert_eq!(out.into_raw_vec_and_offset().0, vec![2, 4, 9]);
-        // An odd input offset: voxels 3..7 → outputs 1..4 cover [2,4), [4,6), [6,8) ∩ [3,7).
+        // An odd input offset: voxels 3..7 → outputs 1..4 cover [2,4), [4,6), [6,8) ∩ [3,7),
+        // i.e. voxel 3 alone (10), voxels 4 and 5 ((20+30)/2 = 25), voxel 6 alone (40).
         let input = Array3::from_shape_vec((1, 1, 4), vec![10u8, 20, 30, 40])
             .unwrap()
             .into_dyn();
@@ -174,7 +175,7 @@ mod tests {
             mean,
         )
         .unwrap();
-        assert_eq!(out.into_raw_vec_and_offset().0, vec![10, 20, 40]);
+        assert_eq!(out.into_raw_vec_and_offset().0, vec![10, 25, 40]);
     }
 
     #[test]

@@ -76,11 +76,12 @@ impl Store {
             .dir
             .join(format!(".registry.json.{}.tmp", std::process::id()));
         {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)?;
+            let mut options = OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            // Configs may hold upstream tokens: owner-only.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut f = options.open(&tmp)?;
             f.write_all(&body)?;
             f.sync_all()?;
         }
@@ -110,6 +111,12 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, vec!["registry.json"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(store.file()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         fs::write(store.file(), b"{torn").unwrap();
         assert!(store.load().is_err());
     }

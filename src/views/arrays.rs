@@ -43,10 +43,30 @@ fn summary(entry: &Entry, base: &str) -> Value {
     out
 }
 
+/// The config with every `token` value replaced, for responses (the stored copy keeps it).
+fn redacted(config: &Value) -> Value {
+    match config {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if k == "token" && !v.is_null() {
+                        json!("[redacted]")
+                    } else {
+                        redacted(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redacted).collect()),
+        other => other.clone(),
+    }
+}
+
 fn detail(entry: &Entry, base: &str) -> Value {
     let mut out = json!({
         "name": entry.name,
-        "config": entry.config,
+        "config": redacted(&entry.config),
         "references": entry.refs,
         "links": links(base, &entry.name),
     });

@@ -135,12 +135,12 @@ async fn encoded_chunk(
     idx: [i64; 3],
     b: Box3,
 ) -> Result<Bytes, EvalError> {
-    let key = ChunkKey {
-        hash: array.meta().hash,
-        scale: u32::try_from(level).unwrap_or(u32::MAX),
-        variant: Variant::Encoded("precomputed"),
-        idx: Coord::new(idx.to_vec()),
-    };
+    let key = ChunkKey::of(
+        array.meta(),
+        u32::try_from(level).unwrap_or(u32::MAX),
+        Variant::Encoded("precomputed"),
+        Coord::new(idx.to_vec()),
+    );
     let cseg = uses_cseg(pyr);
     let channels = pyr.num_channels.unwrap_or(1);
     let cached = ctx

@@ -87,7 +87,7 @@ fn parse_key(version: Version, key: &str) -> Result<(Node, Key)> {
         (Version::V3, r) if r.starts_with("c/") => {
             Key::Chunk(indices(r[2..].split('/').collect())?)
         }
-        (Version::V3, r) if r == "c" => Key::Chunk(Vec::new()),
+        (Version::V3, "c") => Key::Chunk(Vec::new()),
         (Version::V2, r)
             if !r.is_empty()
                 && r.bytes()
@@ -151,9 +151,48 @@ fn fill_value(dtype: DType) -> Value {
     }
 }
 
+/// Each axis' unit as `"8 nm"` (null for channels): the `dimension_units` attribute that
+/// tensorstore and neuroglancer read. Neuroglancer reads OME-NGFF `multiscales` only on
+/// groups, so without it an array node shows without its voxel size.
+fn dimension_units(channels: bool, resolution: &[i64]) -> Value {
+    let spatial = resolution.iter().map(|r| json!(format!("{r} nm")));
+    Value::Array(
+        channels
+            .then_some(Value::Null)
+            .into_iter()
+            .chain(spatial)
+            .collect(),
+    )
+}
+
+/// The attributes of pyramid level `k`.
+fn level_attributes(
+    array: &ArrayRef,
+    pyr: &Pyramid,
+    k: usize,
+    version: Version,
+) -> Map<String, Value> {
+    let m = array.meta();
+    let mut attrs = Map::new();
+    if let Some(level) = pyr.level(k) {
+        attrs.insert(
+            "dimension_units".into(),
+            dimension_units(m.num_channels.is_some(), &level.resolution),
+        );
+    }
+    if version == Version::V2 {
+        attrs.insert("_ARRAY_DIMENSIONS".into(), json!(m.axes()));
+    }
+    attrs
+}
+
 fn attributes(array: &ArrayRef, pyr: &Pyramid, name: &str, version: Version) -> Map<String, Value> {
     let m = array.meta();
     let mut attrs = m.attrs.clone();
+    attrs.insert(
+        "dimension_units".into(),
+        dimension_units(m.num_channels.is_some(), &m.voxel_size),
+    );
     match version {
         Version::V3 => {
             attrs.insert(
@@ -205,6 +244,13 @@ fn passthrough(array: &ArrayRef, version: Version, attrs: &Map<String, Value>) -
         (2, Version::V2) => {
             let mut d = doc.clone();
             d["dimension_separator"] = json!(".");
+            // numcodecs writes zstd's `checksum` (an encoder setting; decoders read frames
+            // with or without one), and tensorstore rejects a zstd compressor with it.
+            if let Some(c) = d.get_mut("compressor").and_then(Value::as_object_mut)
+                && c.get("id").and_then(Value::as_str) == Some("zstd")
+            {
+                c.remove("checksum");
+            }
             Some(d)
         }
         (2, Version::V3) => {
@@ -298,7 +344,10 @@ fn metadata_doc(
             "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
             "fill_value": fill_value(g.dtype),
             "codecs": codec.v3_codecs(g.dtype),
-            "attributes": if node == Node::Root { Value::Object(attrs) } else { json!({}) },
+            "attributes": match node {
+                Node::Root => attrs,
+                Node::Level(k) => level_attributes(array, pyr, k, version),
+            },
             "dimension_names": axes,
         }),
         Version::V2 => json!({
@@ -345,12 +394,12 @@ async fn encoded_chunk(
         Node::Root => (0, codec_variant(codec)),
         Node::Level(k) => (u32::try_from(k).unwrap_or(u32::MAX), codec_variant(codec)),
     };
-    let key = ChunkKey {
-        hash: m.hash,
+    let key = ChunkKey::of(
+        m,
         scale,
-        variant: Variant::Encoded(variant),
-        idx: Coord::new(spatial.clone()),
-    };
+        Variant::Encoded(variant),
+        Coord::new(spatial.clone()),
+    );
     let full: Vec<usize> = g
         .chunk
         .iter()
@@ -448,10 +497,9 @@ async fn serve_key(
             &format!("{vtag}-{node:?}-meta"),
         ),
         Key::Attrs => {
-            let attrs = if node == Node::Root {
-                attributes(&array, &pyr, name, version)
-            } else {
-                Map::new()
+            let attrs = match node {
+                Node::Root => attributes(&array, &pyr, name, version),
+                Node::Level(k) => level_attributes(&array, &pyr, k, version),
             };
             json_doc(Value::Object(attrs), &format!("{vtag}-{node:?}-attrs"))
         }
@@ -719,7 +767,7 @@ mod tests {
         let v2 = v3_as_v2(&doc, DType::U16).unwrap();
         assert_eq!(v2["compressor"], json!({"id": "zstd", "level": 5}));
         assert_eq!(v2["dtype"], "<u2");
-        let mut crc = doc.clone();
+        let mut crc = doc;
         crc["codecs"]
             .as_array_mut()
             .unwrap()

@@ -32,6 +32,14 @@ async fn tokens_reach_dvid_but_never_a_problem() {
 
     c["token"] = json!(secret);
     e.s.register("g", &c).await;
+    // The registry API never shows the token back.
+    let shown = e.s.get("/v1/arrays/g").await.text().await.unwrap();
+    assert!(
+        !shown.contains(secret) && shown.contains("[redacted]"),
+        "{shown}"
+    );
+    let listed = e.s.get("/v1/arrays").await.text().await.unwrap();
+    assert!(!listed.contains(secret));
     let v = e.read("g", [8, 4, 4], [2, 3, 5], [8, 8, 8]).await;
     assert_eq!(as_u64(&v), expected([2, 3, 5], [8, 8, 8], gray_value));
     let api: Vec<_> = e

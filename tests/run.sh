@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The project's test command. Works on a fresh machine:
+#   1. .venv (created if missing) with the pinned clients of tests/e2e/requirements.txt
+#   2. Debian's chromium + chromium-driver, installed only if /usr/bin/chromium is missing
+#   3. cargo test: every Rust test
+#   4. cargo build, then tests/e2e/clients.py against target/debug/arrayd (real clients:
+#      tensorstore, cloud-volume, zarr-python, neuroglancer in headless Chromium)
+# Logs and artifacts (screenshots, report.json, arrayd.log) go to target/e2e/. Ends with a
+# summary per phase and "total: N passed, M failed"; exits non-zero if anything failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=target/e2e
+mkdir -p "$OUT"
+PHASES=()
+PASSED=0
+FAILED=0
+
+record() {  # record PHASE RESULT SECONDS [DETAIL]
+  PHASES+=("$(printf '  %-12s %-11s %5ss  %s' "$1" "$2" "$3" "${4:-}")")
+}
+
+summary() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ "$FAILED" -eq 0 ]; then FAILED=1; fi   # stopped during set-up
+  echo
+  echo "== tests/run.sh summary"
+  if [ ${#PHASES[@]} -gt 0 ]; then printf '%s\n' "${PHASES[@]}"; fi
+  echo "total: $PASSED passed, $FAILED failed"
+}
+trap summary EXIT
+
+counts() {  # counts LOG: "passed failed" summed over cargo's "test result:" lines
+  awk '/^test result:/ { for (i = 2; i <= NF; i++) { if ($i ~ /^passed/) p += $(i - 1); if ($i ~ /^failed/) f += $(i - 1) } }
+       END { print p + 0, f + 0 }' "$1"
+}
+
+# 1. client venv
+t=$SECONDS
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r tests/e2e/requirements.txt
+record "venv+pip" ok $((SECONDS - t))
+
+# 2. Chromium for the browser part
+t=$SECONDS
+if [ -x /usr/bin/chromium ]; then
+  record chromium present 0
+else
+  SUDO=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo > /dev/null || { echo "tests/run.sh: need root or sudo to install chromium" >&2; exit 1; }
+    SUDO=(sudo)
+  fi
+  "${SUDO[@]}" apt-get update -q
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium chromium-driver
+  record chromium installed $((SECONDS - t))
+fi
+
+# 3. every Rust test
+t=$SECONDS
+set +e
+timeout 3600 cargo test --no-fail-fast 2>&1 | tee "$OUT/cargo-test.log"
+rc=${PIPESTATUS[0]}
+set -e
+read -r p f < <(counts "$OUT/cargo-test.log")
+if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # did not build, or timed out
+PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+record "cargo test" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED($rc)")" $((SECONDS - t)) "$p passed, $f failed"
+
+# 4. the end-to-end client tests against the real binary
+t=$SECONDS
+if cargo build; then
+  record "cargo build" ok $((SECONDS - t))
+  t=$SECONDS
+  set +e
+  timeout 2700 .venv/bin/python tests/e2e/clients.py target/debug/arrayd 2>&1 | tee "$OUT/clients.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$OUT/clients.log" | tail -n 1 || true)
+  p=$(echo "${line:-0 passed}" | awk '{print $1}')
+  f=$(echo "${line:-0 passed, 0 failed}" | awk '{print $3}')
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  record "e2e clients" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED($rc)")" $((SECONDS - t)) "$p passed, $f failed"
+else
+  FAILED=$((FAILED + 1))
+  record "cargo build" FAILED $((SECONDS - t)) "e2e clients not run"
+fi
+
+[ "$FAILED" -eq 0 ]

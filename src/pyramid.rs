@@ -68,6 +68,8 @@ pub struct Pyramid {
     pub num_channels: Option<usize>,
     /// Leading one-voxel axes added to reach three (3 − spatial dims).
     pad: usize,
+    /// Per level, the array that stores it (levels taken from the source's own pyramid).
+    stored: Vec<Option<ArrayRef>>,
 }
 
 /// The dtype a view serves `dtype` as.
@@ -100,6 +102,34 @@ pub fn to_served(v: Volume) -> Volume {
     }
 }
 
+/// The computed level after `last`: the finest axes (longer than one voxel) halved;
+/// `None` once `last` fits in one chunk.
+fn next_level(last: &Level, chunk: [i64; 3]) -> Option<Level> {
+    if (0..3).all(|d| last.size[d] <= chunk[d]) {
+        return None;
+    }
+    let finest = (0..3)
+        .filter(|&d| last.size[d] > 1)
+        .map(|d| last.resolution[d])
+        .min()
+        .unwrap_or(1);
+    let factor = [0, 1, 2].map(|d| {
+        if last.size[d] > 1 && last.resolution[d] == finest {
+            2
+        } else {
+            1
+        }
+    });
+    let begin = [0, 1, 2].map(|d| last.offset[d].div_euclid(factor[d]));
+    let end = [0, 1, 2].map(|d| -((-(last.offset[d] + last.size[d])).div_euclid(factor[d])));
+    Some(Level {
+        resolution: [0, 1, 2].map(|d| last.resolution[d] * factor[d]),
+        offset: begin,
+        size: [0, 1, 2].map(|d| end[d] - begin[d]),
+        factor,
+    })
+}
+
 fn pad3(c: &Coord, fill: i64) -> [i64; 3] {
     let mut out = [fill; 3];
     let pad = 3 - c.dims().min(3);
@@ -126,33 +156,10 @@ impl Pyramid {
             size,
             factor: [1; 3],
         }];
-        loop {
-            let last = levels[levels.len() - 1].clone();
-            if (0..3).all(|d| last.size[d] <= chunk[d]) {
-                break;
-            }
-            let finest = (0..3)
-                .filter(|&d| last.size[d] > 1)
-                .map(|d| last.resolution[d])
-                .min()
-                .unwrap_or(1);
-            let factor = [0, 1, 2].map(|d| {
-                if last.size[d] > 1 && last.resolution[d] == finest {
-                    2
-                } else {
-                    1
-                }
-            });
-            let begin = [0, 1, 2].map(|d| last.offset[d].div_euclid(factor[d]));
-            let end =
-                [0, 1, 2].map(|d| -((-(last.offset[d] + last.size[d])).div_euclid(factor[d])));
-            levels.push(Level {
-                resolution: [0, 1, 2].map(|d| last.resolution[d] * factor[d]),
-                offset: begin,
-                size: [0, 1, 2].map(|d| end[d] - begin[d]),
-                factor,
-            });
+        while let Some(next) = next_level(&levels[levels.len() - 1], chunk) {
+            levels.push(next);
         }
+        let stored = vec![None; levels.len()];
         Self {
             levels,
             chunk,
@@ -160,7 +167,52 @@ impl Pyramid {
             segmentation,
             num_channels: m.num_channels,
             pad: 3 - m.dims().min(3),
+            stored,
         }
+    }
+
+    /// The pyramid of `array`: levels the source stores itself (DVID labelmap scales)
+    /// come first, read as they are; computed halvings continue from the last of them
+    /// until the volume fits in one chunk.
+    #[must_use]
+    pub fn for_array(array: &ArrayRef) -> Self {
+        let m = array.meta();
+        let mut pyr = Self::of(m);
+        if m.dims() != 3 {
+            return pyr;
+        }
+        let mut levels = vec![pyr.levels[0].clone()];
+        let mut stored = vec![None];
+        for s in array.stored_levels() {
+            let sm = s.meta();
+            let last = &levels[levels.len() - 1];
+            let res = pad3(&sm.voxel_size, 1);
+            let factor = [0, 1, 2].map(|d| res[d] / last.resolution[d]);
+            let usable = sm.dims() == 3
+                && sm.num_channels == m.num_channels
+                && served_dtype(sm.dtype) == pyr.served
+                && (0..3).all(|d| factor[d] >= 1 && factor[d] * last.resolution[d] == res[d]);
+            if !usable || (0..3).all(|d| last.size[d] <= pyr.chunk[d]) {
+                break;
+            }
+            levels.push(Level {
+                resolution: res,
+                offset: pad3(&(&sm.roi.offset / &sm.voxel_size), 0),
+                size: pad3(&(&sm.roi.shape / &sm.voxel_size), 1),
+                factor,
+            });
+            stored.push(Some(s.clone()));
+        }
+        if levels.len() == 1 {
+            return pyr;
+        }
+        while let Some(next) = next_level(&levels[levels.len() - 1], pyr.chunk) {
+            levels.push(next);
+            stored.push(None);
+        }
+        pyr.levels = levels;
+        pyr.stored = stored;
+        pyr
     }
 
     /// The level, if it exists.
@@ -206,9 +258,9 @@ impl Pyramid {
         self.num_channels.into_iter().chain(b.shape()).collect()
     }
 
-    /// The world ROI of a level-0 box, in the array's own dimensions.
-    fn world_roi(&self, b: Box3) -> Roi {
-        let l0 = &self.levels[0];
+    /// The world ROI of a box of `level`, in the array's own dimensions.
+    fn world_roi(&self, level: usize, b: Box3) -> Roi {
+        let l0 = &self.levels[level];
         let dims = 3 - self.pad;
         let pick = |v: [i64; 3]| Coord::new(v[self.pad..].to_vec());
         let begin = [0, 1, 2].map(|d| b.begin[d] * l0.resolution[d]);
@@ -231,7 +283,7 @@ pub fn read_level<'a>(
 ) -> BoxFuture<'a, Result<Volume, EvalError>> {
     Box::pin(async move {
         if level == 0 {
-            let v = read_roi(ctx, array, &pyr.world_roi(b), None).await?;
+            let v = read_roi(ctx, array, &pyr.world_roi(0, b), None).await?;
             let shape = pyr.volume_shape(b);
             let v = with_volume!(v, a => Volume::from(a.into_shape_with_order(IxDyn(&shape)).map_err(|e| EvalError::Internal(e.to_string()))?));
             return Ok(to_served(v));
@@ -317,9 +369,17 @@ pub async fn level_chunk(
         end: [0, 1, 2].map(|d| (out_box.end[d] * f[d]).min(pb.end[d])),
     };
     let segmentation = pyr.segmentation;
+    let stored = pyr.stored.get(level).cloned().flatten();
     let cached = ctx
         .cache
         .get_or_compute(key, async move {
+            if let Some(stored) = stored {
+                // A level the source stores: read it (zeros where it stores nothing).
+                let v = read_roi(ctx, &stored, &pyr.world_roi(level, out_box), Some("0")).await?;
+                let shape = pyr.volume_shape(out_box);
+                let v = with_volume!(v, a => Volume::from(a.into_shape_with_order(IxDyn(&shape)).map_err(|e| EvalError::Internal(e.to_string()))?));
+                return Ok(Cached::Volume(Arc::new(to_served(v))));
+            }
             let input = read_level(ctx, array, pyr, level - 1, in_box).await?;
             let v = ctx
                 .compute(move || reduce_volume(&input, in_box, out_box, f, segmentation))

@@ -95,7 +95,7 @@ pub async fn get_info(
     headers: HeaderMap,
 ) -> Result<Response> {
     let array = array_of(&state, &path)?;
-    let pyr = Pyramid::of(array.meta());
+    let pyr = Pyramid::for_array(&array);
     let body =
         serde_json::to_vec(&info(&array, &pyr)).map_err(|e| Error::Internal(e.to_string()))?;
     respond(
@@ -203,7 +203,7 @@ pub async fn get_chunk(
     let array = array_of(&state, &path)?;
     let key = path.get("key")?;
     let name = path.get("chunk")?;
-    let pyr = Pyramid::of(array.meta());
+    let pyr = Pyramid::for_array(&array);
     let level = key
         .strip_prefix('s')
         .and_then(|n| n.parse::<usize>().ok())

@@ -474,7 +474,7 @@ async fn serve_key(
     let entry = state.registry.get(name)?;
     let array = entry.array()?.clone();
     let m = array.meta();
-    let pyr = Pyramid::of(m);
+    let pyr = Pyramid::for_array(&array);
     let (node, key) = parse_key(version, key)?;
     let json_doc = |value: Value, tag: &str| {
         respond(
@@ -620,7 +620,7 @@ fn group_v3(state: &AppState) -> Value {
         .iter()
         .filter_map(|e| {
             let array = e.state.as_ref().ok()?;
-            let pyr = Pyramid::of(array.meta());
+            let pyr = Pyramid::for_array(array);
             let doc = metadata_doc(state, array, &pyr, &e.name, Node::Root, Version::V3).ok()?;
             Some((e.name.clone(), doc))
         })
@@ -639,7 +639,7 @@ fn group_v2(state: &AppState) -> Value {
     metadata.insert(".zattrs".into(), json!({}));
     for e in state.registry.list() {
         let Ok(array) = &e.state else { continue };
-        let pyr = Pyramid::of(array.meta());
+        let pyr = Pyramid::for_array(array);
         if let Ok(doc) = metadata_doc(state, array, &pyr, &e.name, Node::Root, Version::V2) {
             metadata.insert(format!("{}/.zarray", e.name), doc);
             metadata.insert(

@@ -120,6 +120,32 @@ async fn labelmap_scales_are_levels() {
         .await
         .unwrap();
     assert_eq!(as_u64(&v), expected([2, 10, 0], [10, 30, 64], want));
+
+    // The precomputed pyramid uses DVID's own scale 1 as its level 1 (not a computed
+    // 2x of the finest axes, which would be 16x16x16 nm here).
+    let info: serde_json::Value =
+        e.s.get("/v1/arrays/s0/precomputed/info")
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(info["scales"][1]["resolution"], json!([16, 16, 32]));
+    assert_eq!(info["scales"][1]["voxel_offset"], json!([0, 0, 0]));
+    let size: Vec<i64> = serde_json::from_value(info["scales"][1]["size"].clone()).unwrap();
+    let chunk: Vec<i64> =
+        serde_json::from_value(info["scales"][1]["chunk_sizes"][0].clone()).unwrap();
+    let end: Vec<i64> = (0..3).map(|d| chunk[d].min(size[d])).collect();
+    let url = format!(
+        "/v1/arrays/s0/precomputed/s1/0-{}_0-{}_0-{}",
+        end[0], end[1], end[2]
+    );
+    let r = e.s.get(&url).await;
+    assert_eq!(r.status(), 200, "{url}");
+    let bytes = r.bytes().await.unwrap();
+    let ext = [end[0] as usize, end[1] as usize, end[2] as usize];
+    let got =
+        arrayd::encode::compressed_segmentation::decode::<u64>(&bytes, ext, 1, [8, 8, 8]).unwrap();
+    assert_eq!(got, expected([0, 0, 0], [end[2], end[1], end[0]], want));
 }
 
 #[tokio::test]

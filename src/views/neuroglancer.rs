@@ -43,7 +43,7 @@ pub async fn neuroglancer(
     let name = path.get("name")?;
     let entry = state_.registry.get(name)?;
     let array = entry.array()?;
-    let segmentation = Pyramid::for_array(&array).segmentation;
+    let segmentation = Pyramid::for_array(array).segmentation;
     let st = state(&base_url(&state_, &headers), name, segmentation);
     match query.get("format") {
         Some("json") => Ok(Json(st).into_response()),

@@ -103,6 +103,16 @@ pub fn routes() -> Vec<RouteDef> {
         ),
         route(
             Method::GET,
+            "/v1/arrays/{name}/ome-zarr/{*key}",
+            get(views::zarr::get_ome_v3),
+        ),
+        route(
+            Method::GET,
+            "/v1/arrays/{name}/ome-zarr2/{*key}",
+            get(views::zarr::get_ome_v2),
+        ),
+        route(
+            Method::GET,
             "/v1/zarr/{*path}",
             get(views::zarr::group_get_v3),
         ),

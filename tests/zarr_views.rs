@@ -404,3 +404,83 @@ async fn pyramid_levels_and_group_roots() {
     assert_eq!(a, b);
     assert_problem(s.get("/v1/zarr/nothing-here").await, 404).await;
 }
+
+#[tokio::test]
+async fn ome_multiscale_groups() {
+    let root = tempfile::tempdir().unwrap();
+    write_zarr_u8(
+        root.path(),
+        "big.zarr",
+        "v",
+        &[80, 100, 120],
+        &[32, 32, 32],
+        json!({"voxel_size": [8, 4, 4], "offset": [16, 8, 4]}),
+        &noise(80 * 100 * 120, 3),
+    );
+    let s = TestServer::start_with(root.path(), |_| {}).await;
+    s.register(
+        "big",
+        &json!({"type": "zarr", "file_name": "big.zarr", "dataset": "v"}),
+    )
+    .await;
+    let g3: Value = s
+        .get("/v1/arrays/big/ome-zarr/zarr.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(g3["node_type"], "group");
+    let ms = &g3["attributes"]["ome"]["multiscales"][0];
+    assert_eq!(ms["version"], "0.5");
+    let paths: Vec<&str> = ms["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["s0", "s1", "s2"]);
+    assert_eq!(
+        ms["datasets"][0]["coordinateTransformations"][1]["translation"],
+        json!([16, 8, 4])
+    );
+    assert_eq!(
+        ms["datasets"][1]["coordinateTransformations"][0]["scale"],
+        json!([8, 8, 8])
+    );
+    let g2: Value = s
+        .get("/v1/arrays/big/ome-zarr2/.zattrs")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(g2["multiscales"][0]["version"], "0.4");
+    assert_eq!(
+        s.get("/v1/arrays/big/ome-zarr2/.zgroup")
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+        json!({"zarr_format": 2})
+    );
+    // Datasets are the array and its levels, byte for byte the same as the array views.
+    for (a, b) in [
+        (
+            "/v1/arrays/big/ome-zarr/s0/c/1/1/1",
+            "/v1/arrays/big/zarr/c/1/1/1",
+        ),
+        (
+            "/v1/arrays/big/ome-zarr/s1/zarr.json",
+            "/v1/arrays/big/zarr/s1/zarr.json",
+        ),
+        (
+            "/v1/arrays/big/ome-zarr2/s2/0.0.0",
+            "/v1/arrays/big/zarr2/s2/0.0.0",
+        ),
+    ] {
+        let (x, y) = (s.get(a).await, s.get(b).await);
+        assert_eq!(x.status(), 200, "{a}");
+        assert_eq!(x.bytes().await.unwrap(), y.bytes().await.unwrap(), "{a}");
+    }
+    assert_problem(s.get("/v1/arrays/big/ome-zarr/.zarray").await, 404).await;
+    assert_problem(s.get("/v1/arrays/big/ome-zarr/s9/zarr.json").await, 404).await;
+}

@@ -48,5 +48,7 @@ pub fn links(base: &str, name: &str) -> Value {
         "neuroglancer": format!("{a}/neuroglancer"),
         "zarr": format!("{a}/zarr/"),
         "zarr2": format!("{a}/zarr2/"),
+        "ome_zarr": format!("{a}/ome-zarr/"),
+        "ome_zarr2": format!("{a}/ome-zarr2/"),
     })
 }

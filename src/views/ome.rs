@@ -13,10 +13,11 @@ fn transforms(channels: bool, scale: &[i64], translation: &[i64]) -> Value {
     json!([{"type": "scale", "scale": s}, {"type": "translation", "translation": t}])
 }
 
-/// The `multiscales` list for an array at `.`, with pyramid levels `s1..sN` as further
+/// The `multiscales` list with level 0 at `root` (`.` inside the array's own
+/// attributes, `s0` in a multiscale group) and pyramid levels `s1..sN` as further
 /// datasets when the array has three spatial axes (levels are always 3-D).
 #[must_use]
-pub fn multiscales(m: &Metadata, pyr: &Pyramid, name: &str, version: &str) -> Value {
+pub fn multiscales(m: &Metadata, pyr: &Pyramid, name: &str, version: &str, root: &str) -> Value {
     let channels = m.num_channels.is_some();
     let axes: Vec<Value> = m
         .axes()
@@ -30,7 +31,7 @@ pub fn multiscales(m: &Metadata, pyr: &Pyramid, name: &str, version: &str) -> Va
         })
         .collect();
     let mut datasets = vec![json!({
-        "path": ".",
+        "path": root,
         "coordinateTransformations": transforms(channels, &m.voxel_size, &m.roi.offset),
     })];
     if m.dims() == 3 {

@@ -197,11 +197,11 @@ fn attributes(array: &ArrayRef, pyr: &Pyramid, name: &str, version: Version) -> 
         Version::V3 => {
             attrs.insert(
                 "ome".into(),
-                json!({"version": "0.5", "multiscales": multiscales(m, pyr, name, "0.5")}),
+                json!({"version": "0.5", "multiscales": multiscales(m, pyr, name, "0.5", ".")}),
             );
         }
         Version::V2 => {
-            attrs.insert("multiscales".into(), multiscales(m, pyr, name, "0.4"));
+            attrs.insert("multiscales".into(), multiscales(m, pyr, name, "0.4", "."));
             attrs.insert("_ARRAY_DIMENSIONS".into(), json!(m.axes()));
         }
     }
@@ -604,6 +604,86 @@ pub async fn get_v2(
     headers: HeaderMap,
 ) -> Result<Response> {
     serve_key(
+        &state,
+        path.get("name")?,
+        path.get("key")?,
+        &headers,
+        Version::V2,
+    )
+    .await
+}
+
+/// `GET /v1/arrays/{name}/ome-zarr/{*key}` and `.../ome-zarr2/{*key}`: the array as an
+/// OME-NGFF multiscale group (0.5 on v3, 0.4 on v2) whose datasets `s0..sN` are the
+/// array and its pyramid levels, for viewers that read scales and offsets only from
+/// groups (neuroglancer's `zarr://`).
+async fn serve_ome(
+    state: &AppState,
+    name: &str,
+    key: &str,
+    headers: &HeaderMap,
+    version: Version,
+) -> Result<Response> {
+    let entry = state.registry.get(name)?;
+    let array = entry.array()?;
+    let m = array.meta();
+    let group = || multiscales(m, &Pyramid::for_array(array), name, "0.4", "s0");
+    let doc = match (version, key) {
+        (Version::V3, "zarr.json") => {
+            json!({"zarr_format": 3, "node_type": "group", "attributes": {
+            "ome": {"version": "0.5", "multiscales": multiscales(m, &Pyramid::for_array(array), name, "0.5", "s0")}}})
+        }
+        (Version::V2, ".zattrs") => json!({"multiscales": group()}),
+        (Version::V2, ".zgroup") => json!({"zarr_format": 2}),
+        _ if key.starts_with('s') && key.contains('/') => {
+            return serve_key(state, name, key, headers, version).await;
+        }
+        _ => {
+            return Err(Error::NotFound(format!(
+                "no key {key:?} in the multiscale group; it holds s0..sN"
+            )));
+        }
+    };
+    respond(
+        headers,
+        Cacheable {
+            body: Bytes::from(doc.to_string()),
+            content_type: "application/json",
+            etag: format!("{}-ome-{key}", m.hash),
+            cache_control: cache_control(m.freshness),
+        },
+    )
+}
+
+/// `GET /v1/arrays/{name}/ome-zarr/{*key}` (OME-NGFF 0.5 group, Zarr v3).
+///
+/// # Errors
+/// As the per-array view.
+pub async fn get_ome_v3(
+    State(state): State<AppState>,
+    path: PathParams,
+    headers: HeaderMap,
+) -> Result<Response> {
+    serve_ome(
+        &state,
+        path.get("name")?,
+        path.get("key")?,
+        &headers,
+        Version::V3,
+    )
+    .await
+}
+
+/// `GET /v1/arrays/{name}/ome-zarr2/{*key}` (OME-NGFF 0.4 group, Zarr v2).
+///
+/// # Errors
+/// As the per-array view.
+pub async fn get_ome_v2(
+    State(state): State<AppState>,
+    path: PathParams,
+    headers: HeaderMap,
+) -> Result<Response> {
+    serve_ome(
         &state,
         path.get("name")?,
         path.get("key")?,

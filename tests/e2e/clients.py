@@ -80,6 +80,8 @@ BROWSER_LAYERS = [
     ("zarr-demo-raw", "demo-raw", "zarr"),
     ("zarr2-resampled", "resampled", "zarr2"),
     ("zarr-merge", "merge", "zarr"),
+    ("ome-zarr2-demo-raw", "demo-raw", "ome-zarr2"),     # OME-NGFF 0.4 group: offset + scales
+    ("ome-zarr-demo-raw-norm", "demo-raw-norm", "ome-zarr"),  # OME-NGFF 0.5 group (zarr v3)
 ]
 
 RESULTS = []
@@ -835,11 +837,15 @@ class Browser:
             source = f"precomputed://{a.url}/precomputed"
         elif kind == "zarr":
             source = f"zarr://{a.url}/zarr/"
-        else:
+        elif kind == "zarr2":
             source = f"zarr2://{a.url}/zarr2/"
+        elif kind == "ome-zarr":
+            source = f"zarr://{a.url}/ome-zarr/"
+        else:
+            source = f"zarr2://{a.url}/ome-zarr2/"
         l0 = a.levels[0]
         # neuroglancer reads OME-NGFF only on groups: an array node has its origin at 0
-        origin = l0.xyz(l0.off) if kind == "precomputed" else [0, 0, 0]
+        origin = [0, 0, 0] if kind in ("zarr", "zarr2") else l0.xyz(l0.off)
         with self.viewer.txn() as s:
             s.layers.clear()
             s.dimensions = ng.CoordinateSpace(names=["x", "y", "z"], units="nm", scales=l0.xyz(l0.res))
@@ -932,7 +938,7 @@ class Browser:
 
         def c_data():
             vi0 = self.viewer.volume_info(label).result(timeout=self.timeout)
-            if kind == "precomputed":   # every scale, by asking for each scale's voxel size
+            if kind not in ("zarr", "zarr2"):   # every scale, by asking for each scale's voxel size
                 n = sum(self.read_level(label, a, k, vi0, False) for k in range(len(a.levels)))
                 return f"{n} chunks of {len(a.levels)} scales read back from the browser"
             # an array node: one scale, at index origin 0 (OME-NGFF is read only on groups)

@@ -94,32 +94,32 @@ pub fn routes() -> Vec<RouteDef> {
         route(
             Method::GET,
             "/v1/arrays/{name}/zarr/{*key}",
-            get(views::zarr::get_v3),
+            get(views::zarr::array_view::<true>),
         ),
         route(
             Method::GET,
             "/v1/arrays/{name}/zarr2/{*key}",
-            get(views::zarr::get_v2),
+            get(views::zarr::array_view::<false>),
         ),
         route(
             Method::GET,
             "/v1/arrays/{name}/ome-zarr/{*key}",
-            get(views::zarr::get_ome_v3),
+            get(views::zarr::ome_group::<true>),
         ),
         route(
             Method::GET,
             "/v1/arrays/{name}/ome-zarr2/{*key}",
-            get(views::zarr::get_ome_v2),
+            get(views::zarr::ome_group::<false>),
         ),
         route(
             Method::GET,
             "/v1/zarr/{*path}",
-            get(views::zarr::group_get_v3),
+            get(views::zarr::root_group::<true>),
         ),
         route(
             Method::GET,
             "/v1/zarr2/{*path}",
-            get(views::zarr::group_get_v2),
+            get(views::zarr::root_group::<false>),
         ),
     ]
 }

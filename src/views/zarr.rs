@@ -11,7 +11,7 @@
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use xxhash_rust::xxh3::xxh3_64;
@@ -575,44 +575,6 @@ async fn stored_chunk(array: &ArrayRef, idx: Vec<u64>) -> Result<(Bytes, String)
     Ok((Bytes::from(bytes), etag))
 }
 
-/// `GET /v1/arrays/{name}/zarr/{*key}` (Zarr v3).
-///
-/// # Errors
-/// 404 unknown array, key or a chunk outside the grid; 400 a malformed chunk key.
-pub async fn get_v3(
-    State(state): State<AppState>,
-    path: PathParams,
-    headers: HeaderMap,
-) -> Result<Response> {
-    serve_key(
-        &state,
-        path.get("name")?,
-        path.get("key")?,
-        &headers,
-        Version::V3,
-    )
-    .await
-}
-
-/// `GET /v1/arrays/{name}/zarr2/{*key}` (Zarr v2).
-///
-/// # Errors
-/// 404 unknown array, key or a chunk outside the grid; 400 a malformed chunk key.
-pub async fn get_v2(
-    State(state): State<AppState>,
-    path: PathParams,
-    headers: HeaderMap,
-) -> Result<Response> {
-    serve_key(
-        &state,
-        path.get("name")?,
-        path.get("key")?,
-        &headers,
-        Version::V2,
-    )
-    .await
-}
-
 /// `GET /v1/arrays/{name}/ome-zarr/{*key}` and `.../ome-zarr2/{*key}`: the array as an
 /// OME-NGFF multiscale group (0.5 on v3, 0.4 on v2) whose datasets `s0..sN` are the
 /// array and its pyramid levels, for viewers that read scales and offsets only from
@@ -653,44 +615,6 @@ async fn serve_ome(
             cache_control: cache_control(m.freshness),
         },
     )
-}
-
-/// `GET /v1/arrays/{name}/ome-zarr/{*key}` (OME-NGFF 0.5 group, Zarr v3).
-///
-/// # Errors
-/// As the per-array view.
-pub async fn get_ome_v3(
-    State(state): State<AppState>,
-    path: PathParams,
-    headers: HeaderMap,
-) -> Result<Response> {
-    serve_ome(
-        &state,
-        path.get("name")?,
-        path.get("key")?,
-        &headers,
-        Version::V3,
-    )
-    .await
-}
-
-/// `GET /v1/arrays/{name}/ome-zarr2/{*key}` (OME-NGFF 0.4 group, Zarr v2).
-///
-/// # Errors
-/// As the per-array view.
-pub async fn get_ome_v2(
-    State(state): State<AppState>,
-    path: PathParams,
-    headers: HeaderMap,
-) -> Result<Response> {
-    serve_ome(
-        &state,
-        path.get("name")?,
-        path.get("key")?,
-        &headers,
-        Version::V2,
-    )
-    .await
 }
 
 fn group_v3(state: &AppState) -> Value {
@@ -763,32 +687,59 @@ async fn serve_group(
     serve_key(state, name, key, headers, version).await
 }
 
-/// `GET /v1/zarr/{*path}`: the v3 group of every array.
-///
-/// # Errors
-/// As the per-array view.
-pub async fn group_get_v3(
-    State(state): State<AppState>,
-    path: PathParams,
-    headers: HeaderMap,
-) -> Result<Response> {
-    serve_group(&state, path.get("path")?, &headers, Version::V3)
-        .await
-        .map(IntoResponse::into_response)
+const fn version(v3: bool) -> Version {
+    if v3 { Version::V3 } else { Version::V2 }
 }
 
-/// `GET /v1/zarr2/{*path}`: the v2 group of every array.
+/// `GET /v1/arrays/{name}/zarr/{*key}` (`V3`) and `/v1/arrays/{name}/zarr2/{*key}`.
 ///
 /// # Errors
-/// As the per-array view.
-pub async fn group_get_v2(
+/// 404 unknown array, key or a chunk outside the grid; 400 a malformed chunk key.
+pub async fn array_view<const V3: bool>(
     State(state): State<AppState>,
     path: PathParams,
     headers: HeaderMap,
 ) -> Result<Response> {
-    serve_group(&state, path.get("path")?, &headers, Version::V2)
-        .await
-        .map(IntoResponse::into_response)
+    serve_key(
+        &state,
+        path.get("name")?,
+        path.get("key")?,
+        &headers,
+        version(V3),
+    )
+    .await
+}
+
+/// `GET /v1/arrays/{name}/ome-zarr/{*key}` (`V3`: OME-NGFF 0.5) and
+/// `/v1/arrays/{name}/ome-zarr2/{*key}` (OME-NGFF 0.4).
+///
+/// # Errors
+/// As the per-array view.
+pub async fn ome_group<const V3: bool>(
+    State(state): State<AppState>,
+    path: PathParams,
+    headers: HeaderMap,
+) -> Result<Response> {
+    serve_ome(
+        &state,
+        path.get("name")?,
+        path.get("key")?,
+        &headers,
+        version(V3),
+    )
+    .await
+}
+
+/// `GET /v1/zarr/{*path}` (`V3`) and `/v1/zarr2/{*path}`: the group of every array.
+///
+/// # Errors
+/// As the per-array view.
+pub async fn root_group<const V3: bool>(
+    State(state): State<AppState>,
+    path: PathParams,
+    headers: HeaderMap,
+) -> Result<Response> {
+    serve_group(&state, path.get("path")?, &headers, version(V3)).await
 }
 
 #[cfg(test)]

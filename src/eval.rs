@@ -97,7 +97,7 @@ impl ReadCtx {
     /// Whatever the source's read returns.
     pub async fn read(&self, source: &ArrayRef, roi: &Roi) -> Result<Volume, EvalError> {
         if source.meta().cache {
-            assemble(self, source, roi).await
+            assemble(self, source, roi).await.map(unshare)
         } else {
             self.evaluate(source, roi).await
         }
@@ -190,6 +190,20 @@ pub async fn read_roi(
     roi: &Roi,
     fill: Option<&str>,
 ) -> Result<Volume, EvalError> {
+    read_roi_shared(ctx, array, roi, fill).await.map(unshare)
+}
+
+/// [`read_roi`], without copying when the ROI is exactly one cached chunk (the cache's
+/// own copy is returned).
+///
+/// # Errors
+/// As [`read_roi`].
+pub async fn read_roi_shared(
+    ctx: &ReadCtx,
+    array: &ArrayRef,
+    roi: &Roi,
+    fill: Option<&str>,
+) -> Result<Arc<Volume>, EvalError> {
     check_aligned(array, roi)?;
     let m = array.meta();
     if m.roi.contains(roi) {
@@ -212,7 +226,12 @@ pub async fn read_roi(
         );
         out.paste(&part, &at).map_err(EvalError::Internal)?;
     }
-    Ok(out)
+    Ok(Arc::new(out))
+}
+
+/// The volume itself, copied only when the cache still holds it.
+fn unshare(v: Arc<Volume>) -> Volume {
+    Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone())
 }
 
 /// Position of a spatial voxel offset in a volume's index space (channel 0 first).
@@ -225,13 +244,13 @@ fn voxel_index(num_channels: Option<usize>, spatial: &Coord) -> Vec<usize> {
 }
 
 /// Reads `roi` (inside the array, aligned) from cached grid chunks.
-async fn assemble(ctx: &ReadCtx, array: &ArrayRef, roi: &Roi) -> Result<Volume, EvalError> {
+async fn assemble(ctx: &ReadCtx, array: &ArrayRef, roi: &Roi) -> Result<Arc<Volume>, EvalError> {
     let m = array.meta();
     let cells = m.grid.chunks_overlapping(roi);
     if let [only] = cells.as_slice()
         && m.grid.chunk_roi(only).intersect(&m.roi) == *roi
     {
-        return Ok(ctx.chunk(array, only).await?.as_ref().clone());
+        return ctx.chunk(array, only).await;
     }
     let mut out = Volume::zeros(m.dtype, &m.volume_shape(roi));
     let mut parts = stream::iter(cells)
@@ -252,5 +271,5 @@ async fn assemble(ctx: &ReadCtx, array: &ArrayRef, roi: &Roi) -> Result<Volume, 
         out.copy_region(&chunk, &src, &dst, &shape)
             .map_err(EvalError::Internal)?;
     }
-    Ok(out)
+    Ok(Arc::new(out))
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Bearer token PUT/DELETE require, if any.
     pub admin_token: Option<Arc<str>>,
+    /// Whether an array's zarr view passes stored chunks through, per (config, v3).
+    pub passthrough: moka::future::Cache<(crate::array::ConfigHash, bool), bool>,
 }
 
 /// One route: method, path template and handler.
@@ -218,6 +220,7 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         settings: Arc::new(settings),
         metrics,
         admin_token,
+        passthrough: moka::future::Cache::new(4096),
     })
 }
 

@@ -78,27 +78,39 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
+/// A 304 when the request's `If-None-Match` matches `etag` (checked before any work).
+#[must_use]
+pub fn not_modified(
+    request: &HeaderMap,
+    etag: &str,
+    cache_control: &'static str,
+) -> Option<Response> {
+    let inm = request.get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    if !etag_matches(inm, etag) {
+        return None;
+    }
+    Response::builder()
+        .status(StatusCode::NOT_MODIFIED)
+        .header(header::ETAG, header_value(&format!("\"{etag}\"")))
+        .header(header::CACHE_CONTROL, cache_control)
+        .body(Body::empty())
+        .ok()
+}
+
 /// Builds the response for `rep`, honouring `If-None-Match` and `Range`.
 ///
 /// # Errors
 /// [`Error::RangeNotSatisfiable`].
 pub fn respond(request: &HeaderMap, rep: Cacheable) -> Result<Response, Error> {
+    if let Some(resp) = not_modified(request, &rep.etag, rep.cache_control) {
+        return Ok(resp);
+    }
     let etag = format!("\"{}\"", rep.etag);
-    let mut builder = Response::builder()
+    let builder = Response::builder()
         .header(header::ETAG, header_value(&etag))
         .header(header::CACHE_CONTROL, rep.cache_control)
-        .header(header::ACCEPT_RANGES, "bytes");
-    if let Some(inm) = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        && etag_matches(inm, &rep.etag)
-    {
-        return builder
-            .status(StatusCode::NOT_MODIFIED)
-            .body(Body::empty())
-            .map_err(|e| Error::Internal(e.to_string()));
-    }
-    builder = builder.header(header::CONTENT_TYPE, rep.content_type);
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_TYPE, rep.content_type);
     let if_range_ok = request
         .get(header::IF_RANGE)
         .and_then(|v| v.to_str().ok())

@@ -10,11 +10,14 @@ use serde_json::json;
 use crate::array::{ArrayRef, ConfigHash};
 use crate::encode::npy;
 use crate::error::{Error, Result};
-use crate::eval::{check_aligned, read_roi};
+use crate::eval::{check_aligned, read_roi_shared};
 use crate::geometry::{Coord, Roi};
-use crate::http::cache_headers::{Cacheable, REVALIDATE, respond};
+use crate::http::cache_headers::{Cacheable, REVALIDATE, not_modified, respond};
 use crate::http::extract::{PathParams, QueryParams};
 use crate::server::AppState;
+
+/// Largest response encoded on the async runtime itself (larger ones go to the pool).
+const INLINE_ENCODE_BYTES: u128 = 4 << 20;
 
 /// Response body formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,16 +133,20 @@ pub async fn roi(
         format == Format::Npy
     ]))
     .to_string();
-    let volume = read_roi(&state.ctx, &array, &roi, fill).await?;
-    let body = state
-        .ctx
-        .compute(move || {
-            Ok(match format {
-                Format::Npy => npy::encode(&volume),
-                Format::Raw => volume.to_le_bytes(),
-            })
-        })
-        .await?;
+    if let Some(resp) = not_modified(&headers, &etag, REVALIDATE) {
+        return Ok(resp);
+    }
+    let volume = read_roi_shared(&state.ctx, &array, &roi, fill).await?;
+    let encode = move || match format {
+        Format::Npy => npy::encode(&volume),
+        Format::Raw => volume.to_le_bytes(),
+    };
+    // Small bodies are a memcpy: encode in place; large ones on the blocking pool.
+    let body = if bytes <= INLINE_ENCODE_BYTES {
+        encode()
+    } else {
+        state.ctx.compute(move || Ok(encode())).await?
+    };
     let content_type = match format {
         Format::Npy => "application/x-npy",
         Format::Raw => "application/octet-stream",

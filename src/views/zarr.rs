@@ -112,15 +112,66 @@ struct Geometry {
     dtype: DType,
 }
 
+fn root_geometry(m: &crate::array::Metadata) -> Geometry {
+    let u = |v: Vec<usize>| v.into_iter().map(|x| x as u64).collect::<Vec<u64>>();
+    Geometry {
+        shape: u(m.shape()),
+        chunk: u(m.chunk_shape()),
+        dtype: m.dtype,
+    }
+}
+
+/// Checks a chunk key against a node's grid: 400 for the wrong arity, 404 outside.
+fn check_chunk(idx: &[u64], g: &Geometry) -> Result<()> {
+    if idx.len() != g.shape.len() {
+        return Err(Error::BadRequest(format!(
+            "chunk key has {} indices; the array has {} axes",
+            idx.len(),
+            g.shape.len()
+        )));
+    }
+    if (0..idx.len()).any(|d| idx[d] >= g.shape[d].div_ceil(g.chunk[d].max(1))) {
+        return Err(Error::NotFound(format!(
+            "chunk {idx:?} is outside the chunk grid"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the root of this view serves stored bytes; decided once per array and version.
+async fn passes_through(state: &AppState, array: &ArrayRef, version: Version) -> bool {
+    let key = (array.meta().hash, version == Version::V3);
+    state
+        .passthrough
+        .get_with(key, async {
+            passthrough(array, version, &Map::new()).is_some()
+        })
+        .await
+}
+
+fn chunk_response(
+    headers: &HeaderMap,
+    body: Bytes,
+    etag: String,
+    m: &crate::array::Metadata,
+) -> Result<Response> {
+    let mut resp = respond(
+        headers,
+        Cacheable {
+            body,
+            content_type: "application/octet-stream",
+            etag,
+            cache_control: cache_control(m.freshness),
+        },
+    )?;
+    resp.extensions_mut().insert(NoCompress);
+    Ok(resp)
+}
+
 fn geometry(array: &ArrayRef, pyr: &Pyramid, node: Node) -> Result<Geometry> {
     let m = array.meta();
-    let u = |v: Vec<usize>| v.into_iter().map(|x| x as u64).collect::<Vec<u64>>();
     match node {
-        Node::Root => Ok(Geometry {
-            shape: u(m.shape()),
-            chunk: u(m.chunk_shape()),
-            dtype: m.dtype,
-        }),
+        Node::Root => Ok(root_geometry(m)),
         Node::Level(k) => {
             let level = pyr.level(k).filter(|_| m.dims() == 3).ok_or_else(|| {
                 Error::NotFound(format!(
@@ -474,8 +525,15 @@ async fn serve_key(
     let entry = state.registry.get(name)?;
     let array = entry.array()?.clone();
     let m = array.meta();
-    let pyr = Pyramid::for_array(&array);
     let (node, key) = parse_key(version, key)?;
+    if let (Node::Root, Key::Chunk(idx)) = (node, &key)
+        && passes_through(state, &array, version).await
+    {
+        check_chunk(idx, &root_geometry(m))?;
+        let (body, etag) = stored_chunk(&array, idx.clone()).await?;
+        return chunk_response(headers, body, etag, m);
+    }
+    let pyr = Pyramid::for_array(&array);
     let json_doc = |value: Value, tag: &str| {
         respond(
             headers,
@@ -505,51 +563,17 @@ async fn serve_key(
         }
         Key::Chunk(idx) => {
             let g = geometry(&array, &pyr, node)?;
-            if idx.len() != g.shape.len() {
-                return Err(Error::BadRequest(format!(
-                    "chunk key has {} indices; the array has {} axes",
-                    idx.len(),
-                    g.shape.len()
-                )));
-            }
-            if (0..idx.len()).any(|d| idx[d] >= g.shape[d].div_ceil(g.chunk[d].max(1))) {
-                return Err(Error::NotFound(format!(
-                    "chunk {idx:?} is outside the chunk grid"
-                )));
-            }
-            let attrs = attributes(&array, &pyr, name, version);
-            let pass = (node == Node::Root)
-                .then(|| passthrough(&array, version, &attrs))
-                .flatten();
-            let (body, etag) = match pass {
-                Some(_) => stored_chunk(&array, idx.clone()).await?,
-                _ => {
-                    let codec = state.settings.zarr_codec;
-                    let body =
-                        encoded_chunk(&state.ctx, &array, &pyr, node, &idx, &g, codec).await?;
-                    let etag = format!(
-                        "{}-{node:?}-{}-{}",
-                        m.hash,
-                        codec.name(),
-                        idx.iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(".")
-                    );
-                    (body, etag)
-                }
-            };
-            let mut resp = respond(
-                headers,
-                Cacheable {
-                    body,
-                    content_type: "application/octet-stream",
-                    etag,
-                    cache_control: cache_control(m.freshness),
-                },
-            )?;
-            resp.extensions_mut().insert(NoCompress);
-            Ok(resp)
+            check_chunk(&idx, &g)?;
+            let codec = state.settings.zarr_codec;
+            let body = encoded_chunk(&state.ctx, &array, &pyr, node, &idx, &g, codec).await?;
+            let idx_text: Vec<String> = idx.iter().map(ToString::to_string).collect();
+            let etag = format!(
+                "{}-{node:?}-{}-{}",
+                m.hash,
+                codec.name(),
+                idx_text.join(".")
+            );
+            chunk_response(headers, body, etag, m)
         }
     }
 }

@@ -14,6 +14,7 @@ ok() { echo "PASS $1"; pass=$((pass + 1)); }
 ko() { echo "FAIL $1"; fail=$((fail + 1)); }
 
 tmp=$(mktemp -d /tmp/arrayd-docker-verify.XXXXXX)
+chmod 755 "$tmp"   # the unprivileged user must reach the binary and the data
 cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
@@ -37,7 +38,8 @@ chmod -R a-w "$tmp/data"
 chown -R 10001:10001 "$tmp/state"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 run_as() { setpriv --reuid=10001 --regid=10001 --clear-groups "$@"; }
-run_as env -i PATH=/usr/bin:/bin ARRAYD_LISTEN=127.0.0.1:$port ARRAYD_DATA_ROOT="$tmp/data" \
+# A plain command (not the function) so that $! is the server itself, as PID 1 in a container.
+setpriv --reuid=10001 --regid=10001 --clear-groups env -i PATH=/usr/bin:/bin ARRAYD_LISTEN=127.0.0.1:$port ARRAYD_DATA_ROOT="$tmp/data" \
   ARRAYD_STATE_DIR="$tmp/state" ARRAYD_LOG_FORMAT=json ARRAYD_CACHE_SIZE=1GiB ARRAYD_DEMO=true \
   "$tmp/usr/local/bin/arrayd" serve > "$tmp/log" 2>&1 &
 pid=$!
@@ -47,11 +49,13 @@ for _ in $(seq 1 120); do
   sleep 1
 done
 if [ $healthy = yes ]; then ok "healthcheck as uid 10001"; else ko "healthcheck as uid 10001"; tail -5 "$tmp/log"; fi
-body=$(curl -sf "http://127.0.0.1:$port/v1/arrays/demo-raw/roi?offset=400,200,120&shape=8,8,8&format=raw" | wc -c)
-if [ "$body" = 64 ]; then ok "demo read (64 bytes)"; else ko "demo read ($body bytes)"; fi
+# 8x8x8 voxels of 8x4x4 nm
+body=$(curl -sf "http://127.0.0.1:$port/v1/arrays/demo-raw/roi?offset=400,200,120&shape=64,32,32&format=raw" | wc -c)
+if [ "$body" = 512 ]; then ok "demo read (512 bytes)"; else ko "demo read ($body bytes)"; fi
 if [ "$(stat -c %u "$tmp/state/registry.json")" = 10001 ]; then ok "state owned by 10001"; else ko "state owner"; fi
 kill -TERM "$pid"
-if wait "$pid"; then ok "SIGTERM exit 0"; else ko "SIGTERM exit"; fi
+wait "$pid"; code=$?
+if [ $code = 0 ]; then ok "SIGTERM exit 0"; else ko "SIGTERM exit $code"; tail -3 "$tmp/log"; fi
 pid=
 if head -1 "$tmp/log" | python3 -c 'import json,sys; json.loads(sys.stdin.readline())'; then ok "json logs"; else ko "json logs"; fi
 echo "$pass passed, $fail failed"

@@ -612,3 +612,74 @@ async fn config_file_preloads_json_lists_and_toml_maps() {
         "{err}"
     );
 }
+
+/// 2-D arrays are legal (`spec/arrays.md`, "Geometry"): every view serves them.
+#[tokio::test]
+async fn two_dimensional_arrays_work_in_every_view() {
+    use std::sync::Arc;
+    use zarrs::array::{ArrayBuilder, ArraySubset, data_type};
+    let root = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(zarrs::filesystem::FilesystemStore::new(root.path().join("img.zarr")).unwrap());
+    let mut b = ArrayBuilder::new(
+        vec![50, 70],
+        vec![32, 32],
+        data_type::uint16(),
+        zarrs::array::FillValue::from(0u16),
+    );
+    b.attributes(
+        json!({"resolution": [4, 2], "offset": [8, 10]})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    );
+    let a = b.build(store, "/slice").unwrap();
+    a.store_metadata().unwrap();
+    let data: Vec<u16> = (0..50 * 70).map(|i| (i * 3 % 1000) as u16).collect();
+    a.store_array_subset(&ArraySubset::new_with_shape(vec![50, 70]), data.clone())
+        .unwrap();
+    let s = TestServer::start_with(root.path(), |_| {}).await;
+    s.register(
+        "slice",
+        &json!({"type": "zarr", "file_name": "img.zarr", "dataset": "slice"}),
+    )
+    .await;
+    let shown: Value = s.get("/v1/arrays/slice").await.json().await.unwrap();
+    assert_eq!(shown["metadata"]["axes"], json!(["y", "x"]));
+    assert_eq!(
+        shown["metadata"]["roi"],
+        json!({"offset": [8, 10], "shape": [200, 140]})
+    );
+    let v = s.roi_npy("slice", &[12, 14], &[8, 6]).await;
+    let Volume::U16(v) = v else { panic!() };
+    assert_eq!(v.shape(), &[2, 3]);
+    assert_eq!(v[[1, 2]], data[2 * 70 + 4]);
+    let info: Value = s
+        .get("/v1/arrays/slice/precomputed/info")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["scales"][0]["size"], json!([70, 50, 1]));
+    let chunk = s.get("/v1/arrays/slice/precomputed/s0/5-69_2-52_0-1").await;
+    assert_eq!(chunk.status(), 200);
+    assert_eq!(chunk.bytes().await.unwrap().len(), 64 * 50 * 2);
+    let meta: Value = s
+        .get("/v1/arrays/slice/zarr/zarr.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["shape"], json!([50, 70]));
+    assert_eq!(s.get("/v1/arrays/slice/zarr/c/1/2").await.status(), 200);
+    // Derived arrays over a 2-D source.
+    s.register(
+        "norm",
+        &json!({"type": "intensities", "min": 0, "max": 999, "source_array_config": "slice"}),
+    )
+    .await;
+    assert_eq!(
+        s.roi_npy("norm", &[8, 10], &[200, 140]).await.shape(),
+        &[50, 70]
+    );
+}

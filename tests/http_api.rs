@@ -635,7 +635,7 @@ async fn two_dimensional_arrays_work_in_every_view() {
     );
     let a = b.build(store, "/slice").unwrap();
     a.store_metadata().unwrap();
-    let data: Vec<u16> = (0..50 * 70).map(|i| (i * 3 % 1000) as u16).collect();
+    let data: Vec<u16> = (0..50 * 70u16).map(|i| i.wrapping_mul(3) % 1000).collect();
     a.store_array_subset(&ArraySubset::new_with_shape(vec![50, 70]), data.clone())
         .unwrap();
     let s = TestServer::start_with(root.path(), |_| {}).await;

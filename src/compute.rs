@@ -26,12 +26,6 @@ impl Compute {
         }
     }
 
-    /// Number of jobs running now.
-    #[must_use]
-    pub fn in_flight(&self, capacity: usize) -> usize {
-        capacity.saturating_sub(self.permits.available_permits())
-    }
-
     /// Runs `job` on the blocking pool once a slot is free.
     ///
     /// # Errors

@@ -298,28 +298,10 @@ impl Roi {
         self.offset.is_multiple_of(voxel_size) && self.shape.is_multiple_of(voxel_size)
     }
 
-    /// This ROI scaled down by `voxel_size` (floor); for aligned ROIs, exact voxel units.
-    #[must_use]
-    pub fn to_voxels(&self, voxel_size: &Coord) -> Roi {
-        Roi::new(&self.offset / voxel_size, &self.shape / voxel_size)
-    }
-
     /// A voxel-unit ROI scaled up to world units.
     #[must_use]
     pub fn to_world(&self, voxel_size: &Coord) -> Roi {
         Roi::new(&self.offset * voxel_size, &self.shape * voxel_size)
-    }
-
-    /// Number of voxels of size `voxel_size` the ROI covers (0 when empty).
-    #[must_use]
-    pub fn num_voxels(&self, voxel_size: &Coord) -> u128 {
-        if self.is_empty() {
-            return 0;
-        }
-        (&self.shape / voxel_size)
-            .iter()
-            .map(|&v| u128::try_from(v).unwrap_or(0))
-            .product()
     }
 }
 

@@ -197,7 +197,6 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
     let env = ResolveEnv {
         data_root,
         demo_root: settings.demo.then(|| settings.state_dir.join("demo")),
-        metrics: metrics.clone(),
         dvid: Arc::new(DvidPool::from_env(metrics.clone())?),
     };
     let registry = Registry::new(&settings.state_dir, env, cache)

@@ -180,12 +180,6 @@ impl Metadata {
             "writable": false,
         })
     }
-
-    /// The grid cells that lie at least partly inside the array ROI.
-    #[must_use]
-    pub fn chunk_index_bounds(&self) -> (Coord, Coord) {
-        self.grid.index_bounds(&self.roi)
-    }
 }
 
 /// Stored, still-encoded chunks of a bare zarr source, for pass-through serving.

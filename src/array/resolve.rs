@@ -18,7 +18,6 @@ use crate::dtype::DType;
 use crate::dvid::DvidPool;
 use crate::geometry::{Coord, Roi};
 use crate::grid::ChunkGrid;
-use crate::metrics::Metrics;
 
 /// Chunk extent (voxels per axis) for arrays without a natural grid.
 pub const DEFAULT_CHUNK: i64 = 64;
@@ -33,8 +32,6 @@ pub struct ResolveEnv {
     pub data_root: PathBuf,
     /// With `--demo`: the demo data, addressed as `@demo/...` in `file_name`.
     pub demo_root: Option<PathBuf>,
-    /// Metrics sink (upstream clients record into it).
-    pub metrics: Arc<Metrics>,
     /// The shared upstream (DVID) client pool.
     pub dvid: Arc<DvidPool>,
 }

@@ -77,7 +77,11 @@ impl TestServer {
             base: format!("http://{addr}"),
             state,
             addr,
-            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
             _state_dir: state_dir,
             task,
         }

@@ -9,6 +9,19 @@ use thiserror::Error;
 
 use crate::array::FieldProblem;
 use crate::eval::EvalError;
+use crate::limits::{Exceeded, Limit};
+
+/// The status a limit answers with: 503 for load limits, 413 for sizes.
+fn limit_status(limit: Limit) -> StatusCode {
+    match limit {
+        Limit::MaxInflightBytes | Limit::MaxConnections => StatusCode::SERVICE_UNAVAILABLE,
+        Limit::MaxFanIn | Limit::MaxChainDepth => StatusCode::UNPROCESSABLE_ENTITY,
+        Limit::MaxChunkBytes
+        | Limit::MaxChunksPerRequest
+        | Limit::MaxRoiBytes
+        | Limit::MaxBodyBytes => StatusCode::PAYLOAD_TOO_LARGE,
+    }
+}
 
 /// Every way a request can fail.
 #[derive(Debug, Error)]
@@ -31,15 +44,16 @@ pub enum Error {
     /// A wrong bearer token was given.
     #[error("the admin token is not valid")]
     Forbidden,
-    /// The response would exceed `--max-roi-bytes`.
-    #[error(
-        "the ROI would be {bytes} bytes, above the server's limit of {limit} bytes; request a smaller ROI"
-    )]
-    TooLarge {
-        /// Size the response would have.
-        bytes: u128,
-        /// The configured limit.
-        limit: u64,
+    /// A named limit would be exceeded (`--max-*`).
+    #[error(transparent)]
+    Limit(#[from] Exceeded),
+    /// The registry could not be persisted (full or read-only state dir).
+    #[error("{detail}")]
+    Storage {
+        /// Whether the disk is full (507) rather than unwritable (503).
+        full: bool,
+        /// What failed and what the operator can do.
+        detail: String,
     },
     /// A `Range` header that cannot be satisfied.
     #[error("the range is outside the {len}-byte resource")]
@@ -72,7 +86,9 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
-            Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Limit(e) | Error::Eval(EvalError::Limit(e)) => limit_status(e.limit),
+            Error::Storage { full: true, .. } => StatusCode::INSUFFICIENT_STORAGE,
+            Error::Storage { full: false, .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -86,6 +102,8 @@ impl Error {
                 EvalError::UpstreamUnavailable { .. } | EvalError::Overloaded => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
+                EvalError::Confined(_) => StatusCode::FORBIDDEN,
+                EvalError::Limit(e) => limit_status(e.limit),
                 EvalError::Storage(_) | EvalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
@@ -101,7 +119,8 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::Unauthorized => "unauthorized",
             Error::Forbidden => "forbidden",
-            Error::TooLarge { .. } => "roi-too-large",
+            Error::Limit(_) | Error::Eval(EvalError::Limit(_)) => "limit-exceeded",
+            Error::Storage { .. } => "state-not-writable",
             Error::RangeNotSatisfiable { .. } => "range-not-satisfiable",
             Error::Unavailable(_) => "unavailable",
             Error::MethodNotAllowed(_) => "method-not-allowed",
@@ -111,6 +130,8 @@ impl Error {
                 EvalError::OutOfBounds { .. } => "out-of-bounds",
                 EvalError::BadRequest(_) => "bad-request",
                 EvalError::Storage(_) => "storage",
+                EvalError::Confined(_) => "outside-data-root",
+                EvalError::Limit(_) => "limit-exceeded",
                 EvalError::UpstreamBad { .. } => "upstream-bad-gateway",
                 EvalError::UpstreamTimeout { .. } => "upstream-timeout",
                 EvalError::UpstreamUnavailable { .. } => "upstream-unavailable",
@@ -167,6 +188,11 @@ impl IntoResponse for Error {
         };
         let extra = match &self {
             Error::Validation(problems) => Some(json!({ "problems": problems })),
+            Error::Limit(e) | Error::Eval(EvalError::Limit(e)) => Some(json!({
+                "limit": e.limit,
+                "flag": e.limit.flag(),
+                "maximum": e.max,
+            })),
             _ => None,
         };
         let mut resp = problem_response(status, self.slug(), &detail, extra);

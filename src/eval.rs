@@ -12,6 +12,7 @@ use crate::array::ArrayRef;
 use crate::cache::{Cached, ChunkCache, ChunkKey, Variant};
 use crate::compute::Compute;
 use crate::geometry::{Coord, Roi};
+use crate::limits::{Limits, volume_bytes};
 use crate::metrics::Metrics;
 use crate::volume::Volume;
 
@@ -68,12 +69,31 @@ pub enum EvalError {
         /// Why it is considered down.
         detail: String,
     },
+    /// A stored path now leads outside the data root (e.g. swapped for a symlink).
+    #[error("{0}")]
+    Confined(String),
+    /// A named limit would be exceeded.
+    #[error(transparent)]
+    Limit(#[from] crate::limits::Exceeded),
     /// The compute pool stayed saturated.
     #[error("the server is busy evaluating other requests; retry shortly")]
     Overloaded,
     /// A bug or invariant violation.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl EvalError {
+    /// A storage failure: [`EvalError::Confined`] when a path led outside the data root.
+    #[must_use]
+    pub fn from_storage(e: &dyn std::fmt::Display) -> Self {
+        let text = e.to_string();
+        if text.contains(crate::storage::ESCAPE) {
+            EvalError::Confined(format!("stored data {text}"))
+        } else {
+            EvalError::Storage(text)
+        }
+    }
 }
 
 /// Everything a read needs: the cache, the compute pool and the metrics.
@@ -87,6 +107,8 @@ pub struct ReadCtx {
     pub metrics: Arc<Metrics>,
     /// How many chunks of one request are evaluated concurrently.
     pub fanout: usize,
+    /// Size limits every read is checked against.
+    pub limits: Limits,
 }
 
 impl ReadCtx {
@@ -96,7 +118,10 @@ impl ReadCtx {
     /// # Errors
     /// Whatever the source's read returns.
     pub async fn read(&self, source: &ArrayRef, roi: &Roi) -> Result<Volume, EvalError> {
-        if source.meta().cache {
+        let m = source.meta();
+        self.limits
+            .roi_bytes(volume_bytes(&m.volume_shape(roi), m.dtype.size()))?;
+        if m.cache {
             assemble(self, source, roi).await.map(unshare)
         } else {
             self.evaluate(source, roi).await
@@ -136,6 +161,8 @@ impl ReadCtx {
         let m = array.meta();
         let key = ChunkKey::of(m, 0, Variant::Data, idx.clone());
         let roi = m.grid.chunk_roi(idx).intersect(&m.roi);
+        self.limits
+            .chunk_bytes(volume_bytes(&m.volume_shape(&roi), m.dtype.size()))?;
         let cached = self
             .cache
             .get_or_compute(key, async {
@@ -246,6 +273,7 @@ fn voxel_index(num_channels: Option<usize>, spatial: &Coord) -> Vec<usize> {
 /// Reads `roi` (inside the array, aligned) from cached grid chunks.
 async fn assemble(ctx: &ReadCtx, array: &ArrayRef, roi: &Roi) -> Result<Arc<Volume>, EvalError> {
     let m = array.meta();
+    ctx.limits.chunk_count(m.grid.count_overlapping(roi))?;
     let cells = m.grid.chunks_overlapping(roi);
     if let [only] = cells.as_slice()
         && m.grid.chunk_roi(only).intersect(&m.roi) == *roi

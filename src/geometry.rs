@@ -6,6 +6,11 @@ use std::ops::{Add, Deref, Div, Mul, Neg, Sub};
 
 use serde::{Deserialize, Serialize};
 
+/// Largest absolute world coordinate or extent anything may have: 2^48 (281 m in nm).
+/// Inputs beyond it are refused where they enter (queries, configs, stored metadata),
+/// so sums of a few coordinates never overflow.
+pub const MAX_WORLD: i64 = 1 << 48;
+
 /// A point or extent, one integer per spatial axis (z, y, x order).
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(transparent)]
@@ -30,10 +35,10 @@ impl Coord {
         self.0.len()
     }
 
-    /// Product of the components (a volume in voxels or cubic units).
+    /// Product of the components (a volume in voxels or cubic units), saturating.
     #[must_use]
     pub fn product(&self) -> i64 {
-        self.0.iter().product()
+        self.0.iter().fold(1, |acc, &v| acc.saturating_mul(v))
     }
 
     /// Applies `f` pairwise.
@@ -55,25 +60,48 @@ impl Coord {
         Self(self.0.iter().map(|&a| f(a)).collect())
     }
 
+    /// Component-wise product, `None` on overflow.
+    #[must_use]
+    pub fn checked_mul(&self, other: &Self) -> Option<Self> {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .map(|(&a, &b)| a.checked_mul(b))
+            .collect::<Option<Vec<_>>>()
+            .map(Self)
+    }
+
+    /// True when every component lies within ±[`MAX_WORLD`].
+    #[must_use]
+    pub fn within_world(&self) -> bool {
+        self.0
+            .iter()
+            .all(|v| v.unsigned_abs() <= MAX_WORLD.unsigned_abs())
+    }
+
     /// True when every component is divisible by the matching one of `grid`.
     #[must_use]
     pub fn is_multiple_of(&self, grid: &Self) -> bool {
         self.0
             .iter()
             .zip(&grid.0)
-            .all(|(&a, &g)| g != 0 && a.rem_euclid(g) == 0)
+            .all(|(&a, &g)| a.checked_rem_euclid(g) == Some(0))
     }
 
-    /// Component-wise floor division.
+    /// Component-wise floor division (`i64::MAX` where dividing by zero or overflowing).
     #[must_use]
     pub fn div_floor(&self, other: &Self) -> Self {
-        self.zip_with(other, i64::div_euclid)
+        self.zip_with(other, |a, b| a.checked_div_euclid(b).unwrap_or(i64::MAX))
     }
 
-    /// Component-wise ceiling division.
+    /// Component-wise ceiling division (`i64::MAX` where dividing by zero or overflowing).
     #[must_use]
     pub fn div_ceil(&self, other: &Self) -> Self {
-        self.zip_with(other, |a, b| -((-a).div_euclid(b)))
+        self.zip_with(other, |a, b| {
+            a.saturating_neg()
+                .checked_div_euclid(b)
+                .map_or(i64::MAX, i64::saturating_neg)
+        })
     }
 
     /// Component-wise minimum.
@@ -91,7 +119,10 @@ impl Coord {
     /// Component-wise least common multiple (both positive).
     #[must_use]
     pub fn lcm(&self, other: &Self) -> Self {
-        self.zip_with(other, |a, b| a / gcd(a, b) * b)
+        self.zip_with(other, |a, b| {
+            a.checked_div(gcd(a, b))
+                .map_or(i64::MAX, |q| q.saturating_mul(b))
+        })
     }
 
     /// The components as a vector.
@@ -158,19 +189,21 @@ impl fmt::Display for Coord {
     }
 }
 
+/// Component-wise arithmetic saturates: an overflow becomes `i64::MAX`/`MIN`, which every
+/// bounds check ([`Roi::check_world`]) refuses, instead of wrapping to a plausible value.
 macro_rules! coord_op {
-    ($tr:ident, $m:ident, $op:tt) => {
+    ($tr:ident, $m:ident, $op:ident) => {
         impl $tr<&Coord> for &Coord {
             type Output = Coord;
             fn $m(self, rhs: &Coord) -> Coord {
-                self.zip_with(rhs, |a, b| a $op b)
+                self.zip_with(rhs, i64::$op)
             }
         }
     };
 }
-coord_op!(Add, add, +);
-coord_op!(Sub, sub, -);
-coord_op!(Mul, mul, *);
+coord_op!(Add, add, saturating_add);
+coord_op!(Sub, sub, saturating_sub);
+coord_op!(Mul, mul, saturating_mul);
 
 impl Div<&Coord> for &Coord {
     type Output = Coord;
@@ -183,7 +216,7 @@ impl Div<&Coord> for &Coord {
 impl Neg for &Coord {
     type Output = Coord;
     fn neg(self) -> Coord {
-        self.map(|a| -a)
+        self.map(i64::saturating_neg)
     }
 }
 
@@ -298,6 +331,30 @@ impl Roi {
         self.offset.is_multiple_of(voxel_size) && self.shape.is_multiple_of(voxel_size)
     }
 
+    /// Checks that offset, shape and end lie within ±[`MAX_WORLD`] and the shape is
+    /// not negative.
+    ///
+    /// # Errors
+    /// A reason naming the bound.
+    pub fn check_world(&self) -> Result<(), String> {
+        let end_ok = self
+            .offset
+            .iter()
+            .zip(self.shape.iter())
+            .all(|(&o, &s)| o.checked_add(s).is_some_and(|e| e.abs() <= MAX_WORLD));
+        if self.offset.within_world() && self.shape.within_world() && end_ok {
+            if self.shape.iter().any(|&s| s < 0) {
+                return Err(format!("ROI {self} has a negative shape"));
+            }
+            Ok(())
+        } else {
+            Err(format!(
+                "ROI offset {} shape {} reaches beyond ±2^48 world units, the largest extent this server handles",
+                self.offset, self.shape
+            ))
+        }
+    }
+
     /// A voxel-unit ROI scaled up to world units.
     #[must_use]
     pub fn to_world(&self, voxel_size: &Coord) -> Roi {
@@ -352,6 +409,28 @@ mod tests {
         assert_eq!(
             Roi::new([-3, 0, 0], [3, 1, 1]).snap_to_grid(&Coord::from([2, 2, 2]), Snap::Grow),
             Roi::new([-4, 0, 0], [4, 2, 2])
+        );
+    }
+
+    #[test]
+    fn world_bounds_refuse_what_would_overflow() {
+        assert!(Roi::new([0, 0, 0], [MAX_WORLD, 1, 1]).check_world().is_ok());
+        assert!(
+            Roi::new([1, 0, 0], [MAX_WORLD, 1, 1])
+                .check_world()
+                .is_err()
+        );
+        assert!(Roi::new([i64::MIN, 0, 0], [1, 1, 1]).check_world().is_err());
+        assert!(Roi::new([0, 0, 0], [i64::MAX, 1, 1]).check_world().is_err());
+        assert!(Roi::new([0, 0, 0], [-1, 1, 1]).check_world().is_err());
+        let big = Coord::from([i64::MAX / 2, 3, 1]);
+        let wrapped = &big * &Coord::from([3, 1, 1]);
+        assert_eq!(wrapped[0], i64::MAX, "saturates instead of wrapping");
+        assert!(Roi::new([0, 0, 0], wrapped).check_world().is_err());
+        assert_eq!(big.checked_mul(&Coord::from([3, 1, 1])), None);
+        assert_eq!(
+            Coord::from([2, 3]).checked_mul(&Coord::from([4, 5])),
+            Some(Coord::from([8, 15]))
         );
     }
 

@@ -50,6 +50,19 @@ impl ChunkGrid {
         (begin, end)
     }
 
+    /// How many cells overlap `roi` (saturating; computed without listing them).
+    #[must_use]
+    pub fn count_overlapping(&self, roi: &Roi) -> u128 {
+        let (begin, end) = self.index_bounds(roi);
+        begin
+            .iter()
+            .zip(end.iter())
+            .try_fold(1u128, |acc, (&b, &e)| {
+                acc.checked_mul(u128::try_from(e.saturating_sub(b)).unwrap_or(0))
+            })
+            .unwrap_or(u128::MAX)
+    }
+
     /// All cell indices that overlap `roi`, in C order.
     #[must_use]
     pub fn chunks_overlapping(&self, roi: &Roi) -> Vec<Coord> {
@@ -87,6 +100,7 @@ mod tests {
         let roi = Roi::new([8, 24, 76], [40, 44, 56]);
         let cells = g.chunks_overlapping(&roi);
         assert_eq!(cells.len(), 2 * 2 * 2);
+        assert_eq!(g.count_overlapping(&roi), 8);
         assert_eq!(cells[0], Coord::from([0, 0, 1]));
         let covered: i64 = cells
             .iter()

@@ -32,12 +32,14 @@ pub mod geometry;
 pub mod grid;
 pub mod http;
 pub mod kernels;
+pub mod limits;
 pub mod metrics;
 pub mod preload;
 pub mod pyramid;
 pub mod registry;
 pub mod server;
 pub mod settings;
+pub mod storage;
 pub mod views;
 pub mod volume;
 

@@ -51,7 +51,7 @@ fn healthcheck(probe: &Healthcheck) -> std::process::ExitCode {
 fn main() -> std::process::ExitCode {
     let Cli { command } = Cli::parse();
     let settings = match command {
-        Command::Serve(settings) => settings,
+        Command::Serve(settings) => *settings,
         Command::Healthcheck(probe) => return healthcheck(&probe),
     };
     init_logging(settings.log_format);

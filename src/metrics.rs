@@ -77,6 +77,8 @@ pub struct Metrics {
     pub upstream_requests: Family<UpstreamLabels, Counter>,
     /// Upstream latency by server and outcome.
     pub upstream_seconds: HistFamily<UpstreamLabels>,
+    /// Bytes read from storage (local files or remote stores).
+    pub storage_read_bytes: Counter,
 }
 
 impl Default for Metrics {
@@ -105,6 +107,12 @@ impl Metrics {
         let upstream_requests = Family::<UpstreamLabels, Counter>::default();
         let upstream_seconds: HistFamily<UpstreamLabels> =
             Family::new_with_constructor(latency_histogram);
+        let storage_read_bytes = Counter::default();
+        registry.register(
+            "storage_read_bytes",
+            "Bytes read from storage (local files or remote stores)",
+            storage_read_bytes.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by matched route, method and status",
@@ -175,6 +183,7 @@ impl Metrics {
             overloaded,
             upstream_requests,
             upstream_seconds,
+            storage_read_bytes,
         }
     }
 

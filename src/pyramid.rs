@@ -449,6 +449,7 @@ mod tests {
             labels: false,
             cache: false,
             freshness: Freshness::Immutable,
+            depth: 1,
         }
     }
 

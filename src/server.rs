@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, put};
 use tower::ServiceBuilder;
@@ -17,12 +17,13 @@ use crate::array::resolve::ResolveEnv;
 use crate::cache::ChunkCache;
 use crate::compute::Compute;
 use crate::dvid::DvidPool;
-use crate::error::{Error, problem_response};
+use crate::error::Error;
 use crate::eval::ReadCtx;
 use crate::http::layers::{self, REQUEST_ID};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::settings::Settings;
+use crate::storage::DataRoot;
 use crate::views;
 
 /// Shared state of every handler.
@@ -135,12 +136,7 @@ async fn not_found(uri: Uri) -> Response {
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    problem_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        &format!("{method} is not allowed on {}", uri.path()),
-        None,
-    )
+    Error::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path())).into_response()
 }
 
 /// The application: routes plus the middleware stack.
@@ -182,10 +178,10 @@ pub fn app(state: AppState) -> Router {
 /// When the data root or state dir cannot be used, or the token file is unreadable.
 pub fn build_state(settings: Settings) -> Result<AppState, String> {
     let metrics = Arc::new(Metrics::new());
-    let data_root = settings
-        .data_root
-        .canonicalize()
-        .map_err(|e| format!("--data-root {}: {e}", settings.data_root.display()))?;
+    let data_root = Arc::new(
+        DataRoot::open(&settings.data_root)
+            .map_err(|e| format!("--data-root {}: {e}", settings.data_root.display()))?,
+    );
     let cache = ChunkCache::new(settings.cache_size, metrics.clone());
     let jobs = settings.compute_jobs();
     let ctx = ReadCtx {
@@ -193,8 +189,11 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         compute: Compute::new(jobs, Duration::from_secs(30)),
         metrics: metrics.clone(),
         fanout: jobs * 2,
+        limits: settings.limits(),
     };
     let env = ResolveEnv {
+        limits: settings.limits(),
+        metrics: metrics.clone(),
         data_root,
         demo_root: settings.demo.then(|| settings.state_dir.join("demo")),
         dvid: Arc::new(DvidPool::from_env(metrics.clone())?),

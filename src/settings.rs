@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server.
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Exit 0 when a local server answers its readiness probe (container healthcheck).
     Healthcheck(Healthcheck),
 }
@@ -93,6 +93,34 @@ pub struct Settings {
     /// Seconds before a request is answered 503.
     #[arg(long, env = "ARRAYD_REQUEST_TIMEOUT", default_value_t = 300)]
     pub request_timeout: u64,
+    /// Largest decoded chunk of any array (bytes); bigger grids are refused at PUT.
+    #[arg(long, env = "ARRAYD_MAX_CHUNK_BYTES", default_value = "128MiB", value_parser = parse_bytes)]
+    pub max_chunk_bytes: u64,
+    /// Most grid chunks one read may touch (413 above it).
+    #[arg(long, env = "ARRAYD_MAX_CHUNKS_PER_REQUEST", default_value_t = 16_384)]
+    pub max_chunks_per_request: u64,
+    /// Most sources one node may combine (concat, sum, merge_instances, logical_or).
+    #[arg(long, env = "ARRAYD_MAX_FAN_IN", default_value_t = 64)]
+    pub max_fan_in: usize,
+    /// Deepest chain of wrappers a config may build.
+    #[arg(long, env = "ARRAYD_MAX_CHAIN_DEPTH", default_value_t = 32)]
+    pub max_chain_depth: usize,
+    /// Total bytes of ROI responses being built or sent at once (503 beyond it).
+    #[arg(long, env = "ARRAYD_MAX_INFLIGHT_BYTES", default_value = "1GiB", value_parser = parse_bytes)]
+    pub max_inflight_bytes: u64,
+    /// Largest request body (a config document), bytes.
+    #[arg(long, env = "ARRAYD_MAX_BODY_BYTES", default_value = "16MiB", value_parser = parse_bytes)]
+    pub max_body_bytes: u64,
+    /// Seconds a client may take to send a request's headers, and the longest a
+    /// keep-alive connection may sit idle between requests.
+    #[arg(long, env = "ARRAYD_HEADER_TIMEOUT", default_value_t = 20)]
+    pub header_timeout: u64,
+    /// Seconds a connection may make no progress reading a body or taking a response.
+    #[arg(long, env = "ARRAYD_IDLE_TIMEOUT", default_value_t = 60)]
+    pub idle_timeout: u64,
+    /// Most open client connections; further ones are answered 503 and closed.
+    #[arg(long, env = "ARRAYD_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
 }
 
 impl Settings {
@@ -102,9 +130,21 @@ impl Settings {
         match Cli::try_parse_from(["arrayd", "serve"]) {
             Ok(Cli {
                 command: Command::Serve(s),
-            }) => s,
+            }) => *s,
             Ok(other) => unreachable!("`arrayd serve` parsed as {other:?}"),
             Err(e) => unreachable!("default settings must parse: {e}"),
+        }
+    }
+
+    /// The size limits reads and configs are checked against.
+    #[must_use]
+    pub fn limits(&self) -> crate::limits::Limits {
+        crate::limits::Limits {
+            max_chunk_bytes: self.max_chunk_bytes,
+            max_chunks_per_request: self.max_chunks_per_request,
+            max_fan_in: self.max_fan_in,
+            max_chain_depth: self.max_chain_depth,
+            max_roi_bytes: self.max_roi_bytes,
         }
     }
 
@@ -179,5 +219,6 @@ mod tests {
         assert_eq!(s.cache_size, 1 << 30);
         assert_eq!(s.max_roi_bytes, 512 << 20);
         assert!(!s.demo);
+        assert_eq!(s.limits(), crate::limits::Limits::default());
     }
 }

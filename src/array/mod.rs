@@ -125,6 +125,8 @@ pub struct Metadata {
     pub cache: bool,
     /// How long responses stay valid without revalidation.
     pub freshness: Freshness,
+    /// Chain depth: 1 for a source, one more than its deepest source for a wrapper.
+    pub depth: usize,
 }
 
 impl Metadata {

@@ -69,9 +69,7 @@ impl Numpy {
         let bad = |field: &str, reason: String| vec![ctx.problem(field, reason)];
         let (field, bytes) = match (&cfg.file_name, &cfg.data) {
             (Some(f), None) => {
-                let path = ctx.env.data_path(f).map_err(|r| bad("file_name", r))?;
-                let bytes = std::fs::read(&path)
-                    .map_err(|e| bad("file_name", format!("cannot read {f}: {e}")))?;
+                let bytes = ctx.env.read_file(f).map_err(|r| bad("file_name", r))?;
                 ("file_name", bytes)
             }
             (None, Some(d)) => {

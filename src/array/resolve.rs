@@ -2,7 +2,7 @@
 //! (inline recursively, named through the registry), then the node's type checks its
 //! fields against them and computes its metadata. Every problem is collected.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -18,6 +18,10 @@ use crate::dtype::DType;
 use crate::dvid::DvidPool;
 use crate::geometry::{Coord, Roi};
 use crate::grid::ChunkGrid;
+use crate::limits::{Limits, volume_bytes};
+use crate::metrics::Metrics;
+use crate::storage::local::ConfinedStore;
+use crate::storage::{DataRoot, check_relative};
 
 /// Chunk extent (voxels per axis) for arrays without a natural grid.
 pub const DEFAULT_CHUNK: i64 = 64;
@@ -28,25 +32,30 @@ pub const DEMO_PREFIX: &str = "@demo/";
 /// What resolution needs from the server.
 #[derive(Debug, Clone)]
 pub struct ResolveEnv {
-    /// Root that every `file_name` is confined to (canonical).
-    pub data_root: PathBuf,
+    /// Root that every `file_name` is confined to.
+    pub data_root: Arc<DataRoot>,
     /// With `--demo`: the demo data, addressed as `@demo/...` in `file_name`.
     pub demo_root: Option<PathBuf>,
     /// The shared upstream (DVID) client pool.
     pub dvid: Arc<DvidPool>,
+    /// Limits checked while resolving (chunk size, fan-in, depth).
+    pub limits: Limits,
+    /// Metrics sink for storage reads.
+    pub metrics: Arc<Metrics>,
 }
 
 impl ResolveEnv {
-    /// Resolves `file_name` under the data root, refusing absolute paths, `..` and
-    /// symlinks that lead outside it.
+    /// The root and relative path `file_name` names, refusing absolute paths, `..` and
+    /// anything that resolves outside the root (checked again at every open).
     ///
     /// # Errors
     /// A human-readable reason.
-    pub fn data_path(&self, file_name: &str) -> Result<PathBuf, String> {
+    pub fn locate(&self, file_name: &str) -> Result<(Arc<DataRoot>, PathBuf), String> {
         let (root, rel_name) = match (file_name.strip_prefix(DEMO_PREFIX), &self.demo_root) {
             (Some(rest), Some(demo)) => (
-                demo.canonicalize()
-                    .map_err(|e| format!("the demo data is missing ({e})"))?,
+                Arc::new(
+                    DataRoot::open(demo).map_err(|e| format!("the demo data is missing ({e})"))?,
+                ),
                 rest,
             ),
             (Some(_), None) => {
@@ -54,29 +63,32 @@ impl ResolveEnv {
             }
             (None, _) => (self.data_root.clone(), file_name),
         };
-        let rel = Path::new(rel_name);
-        if rel_name.is_empty() {
-            return Err("must name a path under the data root".into());
-        }
-        if rel.is_absolute() {
-            return Err("must be relative to the data root; absolute paths are refused".into());
-        }
-        if rel
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        {
-            return Err("must stay inside the data root; '..' components are refused".into());
-        }
-        let joined = root.join(rel);
-        let real = joined
-            .canonicalize()
-            .map_err(|e| format!("{file_name} does not exist under the data root ({e})"))?;
-        if !real.starts_with(&root) {
-            return Err(format!(
-                "{file_name} leads outside the data root (through a symlink); refused"
-            ));
-        }
-        Ok(real)
+        let rel = check_relative(rel_name)?.to_path_buf();
+        Ok((root, rel))
+    }
+
+    /// A zarr store of the directory `file_name`.
+    ///
+    /// # Errors
+    /// As [`ResolveEnv::locate`], or when it is not a directory beneath the root.
+    pub fn local_store(&self, file_name: &str) -> Result<ConfinedStore, String> {
+        let (root, rel) = self.locate(file_name)?;
+        root.check_dir(&rel)
+            .map_err(|e| format!("{file_name} is not a directory under the data root ({e})"))?;
+        Ok(ConfinedStore::new(root, rel, self.metrics.clone()))
+    }
+
+    /// The bytes of the file `file_name`.
+    ///
+    /// # Errors
+    /// As [`ResolveEnv::locate`], or when it cannot be read.
+    pub fn read_file(&self, file_name: &str) -> Result<Vec<u8>, String> {
+        let (root, rel) = self.locate(file_name)?;
+        let mut bytes = Vec::new();
+        root.open_file(&rel)
+            .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes))
+            .map_err(|e| format!("cannot read {file_name} under the data root ({e})"))?;
+        Ok(bytes)
     }
 }
 
@@ -113,6 +125,8 @@ pub struct NodeCtx<'a> {
     options: NodeOptions,
     identity: Value,
     freshness: Freshness,
+    /// 1 for a source, one more than the deepest source for a wrapper.
+    depth: usize,
 }
 
 /// Parts of [`Metadata`] a type computes; the context adds hash, options and type.
@@ -157,11 +171,15 @@ impl NodeCtx<'_> {
     /// An empty ROI or a bad `chunk_shape`.
     pub fn metadata(&self, parts: MetaParts) -> Result<Metadata, Vec<FieldProblem>> {
         let vs = &parts.voxel_size;
+        let whole = |reason: String| vec![FieldProblem::new(self.path.clone(), reason)];
         if parts.roi.is_empty() {
-            return Err(vec![FieldProblem::new(
-                self.path.clone(),
-                format!("the array's ROI {} is empty", parts.roi),
-            )]);
+            return Err(whole(format!("the array's ROI {} is empty", parts.roi)));
+        }
+        parts.roi.check_world().map_err(whole)?;
+        if !vs.within_world() || vs.iter().any(|&v| v <= 0) {
+            return Err(whole(format!(
+                "voxel size {vs} must be positive and at most 2^48 world units"
+            )));
         }
         let natural = parts.grid.unwrap_or_else(|| {
             ChunkGrid::from_voxels(
@@ -173,7 +191,16 @@ impl NodeCtx<'_> {
         let grid = match &self.options.chunk_shape {
             None => natural,
             Some(shape) if shape.len() == vs.dims() => {
-                ChunkGrid::from_voxels(natural.origin, &Coord::new(shape.clone()), vs)
+                let chunk = Coord::new(shape.clone())
+                    .checked_mul(vs)
+                    .filter(Coord::within_world)
+                    .ok_or_else(|| {
+                        vec![self.problem(
+                            "chunk_shape",
+                            format!("{shape:?} voxels of {vs} reach beyond 2^48 world units"),
+                        )]
+                    })?;
+                ChunkGrid::new(natural.origin, chunk)
             }
             Some(shape) => {
                 return Err(vec![self.problem(
@@ -186,6 +213,33 @@ impl NodeCtx<'_> {
                 )]);
             }
         };
+        let chunk_voxels: Vec<usize> = parts
+            .num_channels
+            .into_iter()
+            .chain(grid.chunk_voxels(vs).to_usize())
+            .collect();
+        self.env
+            .limits
+            .chunk_bytes(volume_bytes(&chunk_voxels, parts.dtype.size()))
+            .map_err(|e| {
+                let field = if self.options.chunk_shape.is_some() {
+                    "chunk_shape"
+                } else {
+                    ""
+                };
+                vec![FieldProblem::new(
+                    if field.is_empty() {
+                        self.path.clone()
+                    } else {
+                        self.field(field)
+                    },
+                    format!("chunks of {chunk_voxels:?} voxels: {e}"),
+                )]
+            })?;
+        self.env
+            .limits
+            .depth(self.depth)
+            .map_err(|e| whole(e.to_string()))?;
         let hash = ConfigHash::of(&json!({
             "node": self.identity,
             "dtype": parts.dtype,
@@ -207,6 +261,7 @@ impl NodeCtx<'_> {
             labels: parts.labels,
             cache: self.options.cache,
             freshness: self.freshness,
+            depth: self.depth,
         })
     }
 }
@@ -243,6 +298,9 @@ pub fn resolve<'a>(
         if !problems.is_empty() {
             return Err(problems);
         }
+        if let Err(e) = env.limits.fan_in(sources.len()) {
+            return Err(vec![FieldProblem::new(path.to_owned(), e.to_string())]);
+        }
         let source_hashes: Vec<String> = sources
             .iter()
             .map(|s| format!("{}={}", s.field, s.array.meta().hash))
@@ -259,6 +317,11 @@ pub fn resolve<'a>(
                 .map(|s| s.array.meta().freshness)
                 .min()
                 .unwrap_or(Freshness::Immutable),
+            depth: 1 + sources
+                .iter()
+                .map(|s| s.array.meta().depth)
+                .max()
+                .unwrap_or(0),
         };
         construct(&node.typed, sources, &ctx).await
     })

@@ -19,7 +19,6 @@ use ndarray::ArrayD;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use zarrs::array::{Array as ZArray, ArraySubset};
-use zarrs::filesystem::FilesystemStore;
 use zarrs::plugin::ExtensionName;
 use zarrs::storage::{ReadableStorageTraits, StoreKey};
 
@@ -254,12 +253,10 @@ impl Zarr {
                 "remote stores (http, s3, gs) are not supported by this server; give a path under the data root".into(),
             ));
         }
-        let root = ctx
+        let store = ctx
             .env
-            .data_path(&cfg.file_name)
+            .local_store(&cfg.file_name)
             .map_err(|r| bad("file_name", r))?;
-        let store = FilesystemStore::new(&root)
-            .map_err(|e| bad("file_name", format!("cannot open {}: {e}", cfg.file_name)))?;
         let storage: Arc<Storage> = Arc::new(store);
         let path = cfg.dataset.trim_matches('/').to_owned();
         let array = ZArray::open(storage.clone(), &format!("/{path}")).map_err(|e| {
@@ -394,7 +391,7 @@ impl Array for Zarr {
             with_dtype!(dtype, T => array
                 .retrieve_array_subset::<ArrayD<T>>(&subset)
                 .map(Volume::from)
-                .map_err(|e| EvalError::Storage(e.to_string())))
+                .map_err(|e| EvalError::from_storage(&e)))
         })
         .await
     }
@@ -412,7 +409,7 @@ impl RawChunks for Zarr {
     fn chunk_bytes(&self, idx: &[u64]) -> Result<Option<Vec<u8>>, EvalError> {
         self.array
             .retrieve_encoded_chunk(idx)
-            .map_err(|e| EvalError::Storage(e.to_string()))
+            .map_err(|e| EvalError::from_storage(&e))
     }
 }
 

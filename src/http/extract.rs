@@ -78,6 +78,18 @@ impl QueryParams {
     }
 }
 
+impl QueryParams {
+    /// Parses a raw query string (what follows `?`).
+    ///
+    /// # Errors
+    /// [`Error::BadRequest`] when it is not `key=value&...` form encoding.
+    pub fn from_query_str(query: &str) -> Result<Self, Error> {
+        serde_urlencoded::from_str(query)
+            .map(QueryParams)
+            .map_err(|e| Error::BadRequest(format!("bad query string: {e}")))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     type Rejection = Error;
 

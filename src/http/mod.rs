@@ -4,3 +4,4 @@
 pub mod cache_headers;
 pub mod extract;
 pub mod layers;
+pub mod roi_query;

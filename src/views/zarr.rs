@@ -441,14 +441,14 @@ async fn encoded_chunk(
         .iter()
         .map(|&c| i64::try_from(c).unwrap_or(i64::MAX))
         .collect();
-    let (scale, variant) = match node {
-        Node::Root => (0, codec_variant(codec)),
-        Node::Level(k) => (u32::try_from(k).unwrap_or(u32::MAX), codec_variant(codec)),
+    let scale = match node {
+        Node::Root => 0,
+        Node::Level(k) => u32::try_from(k).unwrap_or(u32::MAX),
     };
     let key = ChunkKey::of(
         m,
         scale,
-        Variant::Encoded(variant),
+        Variant::Encoded(codec_variant(codec)),
         Coord::new(spatial.clone()),
     );
     let full: Vec<usize> = g

@@ -16,6 +16,8 @@ pub struct Limits {
     pub max_chain_depth: usize,
     /// Largest response, in bytes, of one ROI read.
     pub max_roi_bytes: u64,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: u64,
 }
 
 impl Default for Limits {
@@ -26,6 +28,7 @@ impl Default for Limits {
             max_fan_in: 64,
             max_chain_depth: 32,
             max_roi_bytes: 512 << 20,
+            max_body_bytes: 16 << 20,
         }
     }
 }
@@ -126,6 +129,33 @@ impl Limits {
             self.max_roi_bytes,
             "request a smaller ROI",
         )
+    }
+
+    /// Checks a request body's size.
+    ///
+    /// # Errors
+    /// [`Limit::MaxBodyBytes`].
+    pub fn body_bytes(&self, bytes: u128) -> Result<(), Exceeded> {
+        if bytes > u128::from(self.max_body_bytes) {
+            Err(Exceeded {
+                value: bytes,
+                ..self.body_too_large()
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The refusal of a body that grew past `--max-body-bytes` while being read.
+    #[must_use]
+    pub fn body_too_large(&self) -> Exceeded {
+        Exceeded {
+            limit: Limit::MaxBodyBytes,
+            what: "the request body's size in bytes".to_owned(),
+            value: u128::from(self.max_body_bytes) + 1,
+            max: self.max_body_bytes,
+            hint: "send a smaller body",
+        }
     }
 
     /// Checks a node's number of sources.

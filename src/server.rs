@@ -19,6 +19,7 @@ use crate::compute::Compute;
 use crate::dvid::DvidPool;
 use crate::error::Error;
 use crate::eval::ReadCtx;
+use crate::http::budget::ResponseBudget;
 use crate::http::layers::{self, REQUEST_ID};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Bearer token PUT/DELETE require, if any.
     pub admin_token: Option<Arc<str>>,
+    /// Bytes of ROI responses in flight (`--max-inflight-bytes`).
+    pub budget: ResponseBudget,
     /// Whether an array's zarr view passes stored chunks through, per (config, v3).
     pub passthrough: moka::future::Cache<(crate::array::ConfigHash, bool), bool>,
 }
@@ -162,7 +165,10 @@ pub fn app(state: AppState) -> Router {
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("-");
                         tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
-                    }),
+                    })
+                    // Failures are logged where they arise (error.rs), once and at the
+                    // right level: a 503 from /readyz during start-up is not an error.
+                    .on_failure(()),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
                 .layer(CatchPanicLayer::custom(layers::panic_response))
@@ -212,7 +218,14 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
             Some(Arc::from(token))
         }
     };
+    if settings.max_inflight_bytes < settings.max_roi_bytes {
+        return Err(format!(
+            "--max-inflight-bytes ({}) must be at least --max-roi-bytes ({})",
+            settings.max_inflight_bytes, settings.max_roi_bytes
+        ));
+    }
     Ok(AppState {
+        budget: ResponseBudget::new(settings.max_inflight_bytes, Duration::from_secs(10)),
         registry: Arc::new(registry),
         ctx,
         settings: Arc::new(settings),

@@ -145,6 +145,7 @@ impl Settings {
             max_fan_in: self.max_fan_in,
             max_chain_depth: self.max_chain_depth,
             max_roi_bytes: self.max_roi_bytes,
+            max_body_bytes: self.max_body_bytes,
         }
     }
 

@@ -154,3 +154,106 @@ proptest! {
         })?;
     }
 }
+
+/// Integers where arithmetic breaks: i64 limits, powers of two around the world bound,
+/// and products that overflow.
+fn extreme() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        prop::sample::select(vec![
+            i64::MIN,
+            i64::MIN + 1,
+            -(1 << 48) - 1,
+            -1,
+            0,
+            1,
+            2,
+            3,
+            4,
+            1 << 31,
+            1 << 32,
+            (1 << 48) - 1,
+            1 << 48,
+            (1 << 48) + 1,
+            1 << 62,
+            i64::MAX - 1,
+            i64::MAX,
+        ]),
+        -100i64..100,
+    ]
+}
+
+fn triple() -> impl Strategy<Value = Vec<i64>> {
+    prop::collection::vec(extreme(), 3)
+}
+
+fn csv(v: &[i64]) -> String {
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn extreme_integers_in_roi_queries_are_answered_exactly_or_refused(
+        offset in triple(),
+        shape in triple(),
+        voxels in any::<bool>(),
+        fill in any::<bool>(),
+    ) {
+        let (rt, s) = runtime();
+        let mut q = format!("offset={}&shape={}&format=raw", csv(&offset), csv(&shape));
+        if voxels { q.push_str("&units=voxels"); }
+        if fill { q.push_str("&fill=0"); }
+        rt.block_on(async {
+            let resp = s.get(&format!("/v1/arrays/raw/roi?{q}")).await;
+            let status = resp.status().as_u16();
+            prop_assert!(matches!(status, 200 | 400 | 413), "{q} -> {status}");
+            if status == 200 {
+                let dims: Vec<u64> = resp.headers()["x-array-shape"].to_str().unwrap()
+                    .split(',').map(|d| d.parse().unwrap()).collect();
+                let body = resp.bytes().await.unwrap();
+                prop_assert_eq!(body.len() as u64, dims.iter().product::<u64>(), "{}", q);
+                prop_assert!(dims.iter().all(|&d| d > 0), "{q}: empty 200");
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn extreme_integers_in_config_fields_are_refused_or_readable(
+        kind in 0usize..5,
+        a in triple(),
+        b in triple(),
+        n in extreme(),
+    ) {
+        let (rt, s) = runtime();
+        let config = match kind {
+            0 => json!({"type": "crop", "source_array_config": "raw", "roi": {"offset": a, "shape": b}}),
+            1 => json!({"type": "zarr", "file_name": "data/raw.zarr", "dataset": "raw", "chunk_shape": a}),
+            2 => json!({"type": "resampled", "source_array_config": "raw", "upsample": a, "downsample": b, "interp_order": 0}),
+            3 => json!({"type": "constant", "source_array_config": "raw", "constant": n, "dtype": "int64"}),
+            _ => json!({"type": "ones", "source_array_config": {"type": "crop", "name": "c", "source_array_config": "labels", "roi": {"offset": a, "shape": b}}, "chunk_shape": [n, 4, 4]}),
+        };
+        rt.block_on(async {
+            let resp = s.put_json("/v1/arrays/xi", &config).await;
+            let status = resp.status().as_u16();
+            prop_assert!(matches!(status, 200 | 201 | 422), "{config} -> {status}");
+            if status < 300 {
+                let detail: Value = s.get("/v1/arrays/xi").await.json().await.unwrap();
+                let m = &detail["metadata"];
+                let q = format!("offset={}&shape={}", csv(&serde_json::from_value::<Vec<i64>>(m["roi"]["offset"].clone()).unwrap()),
+                    csv(&serde_json::from_value::<Vec<i64>>(m["voxel_size"].clone()).unwrap()));
+                let read = s.get(&format!("/v1/arrays/xi/roi?{q}")).await;
+                prop_assert!(read.status().as_u16() < 500, "{config}: read {q} -> {}", read.status());
+                let zarr = s.get("/v1/arrays/xi/zarr/zarr.json").await;
+                prop_assert!(zarr.status().as_u16() < 500, "{config}: zarr.json -> {}", zarr.status());
+                let resp = s.client.delete(s.url("/v1/arrays/xi")).send().await.unwrap();
+                prop_assert_eq!(resp.status().as_u16(), 204);
+            }
+            Ok(())
+        })?;
+    }
+}

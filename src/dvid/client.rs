@@ -363,9 +363,17 @@ impl DvidClient {
                 url: url.to_owned(),
                 detail: format!("the body was cut short ({})", causes(&e)),
             }),
-            Ok(Err(e)) => Err(DvidError::Connect {
+            Ok(Err(e)) if e.is_connect() => Err(DvidError::Connect {
                 url: url.to_owned(),
                 detail: causes(&e),
+            }),
+            // The request reached DVID, which closed the connection without an answer.
+            Ok(Err(e)) => Err(DvidError::Body {
+                url: url.to_owned(),
+                detail: format!(
+                    "it closed the connection before a complete answer ({})",
+                    causes(&e)
+                ),
             }),
             Ok(Ok((status, body))) if status.is_success() => Ok(body),
             Ok(Ok((status, body))) => Err(DvidError::Status {

@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
+use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{FromRequestParts, Path, Query};
-use axum::http::header::AUTHORIZATION;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use axum::http::request::Parts;
 
 use crate::error::Error;
@@ -100,6 +101,39 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
             .map_err(|e: QueryRejection| {
                 Error::BadRequest(format!("bad query string: {}", e.body_text()))
             })
+    }
+}
+
+/// A request body read whole, refused with a 413 problem above `--max-body-bytes`.
+#[derive(Debug)]
+pub struct LimitedBody(pub Bytes);
+
+impl FromRequest<AppState> for LimitedBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
+        let limits = state.ctx.limits;
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u128>().ok());
+        if let Some(n) = declared {
+            limits.body_bytes(n)?;
+        }
+        let max = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
+        match axum::body::to_bytes(req.into_body(), max).await {
+            Ok(bytes) => Ok(LimitedBody(bytes)),
+            Err(e)
+                if std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) =>
+            {
+                Err(limits.body_too_large().into())
+            }
+            Err(e) => Err(Error::BadRequest(format!(
+                "the request body could not be read: {e}"
+            ))),
+        }
     }
 }
 

@@ -106,29 +106,53 @@ pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
     )
 }
 
+/// One request being tracked; recorded when answered, or as 499 (nginx's "client closed
+/// request") when the client went away first and the handler was dropped.
+struct Tracked {
+    metrics: Arc<Metrics>,
+    route: String,
+    method: String,
+    start: Instant,
+    status: Option<u16>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.metrics
+            .request_seconds
+            .get_or_create(&RouteLabel {
+                route: self.route.clone(),
+            })
+            .observe(self.start.elapsed().as_secs_f64());
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                route: std::mem::take(&mut self.route),
+                method: std::mem::take(&mut self.method),
+                status: self.status.unwrap_or(CLIENT_CLOSED),
+            })
+            .inc();
+    }
+}
+
+/// Status recorded for requests whose client disconnected before the answer.
+pub const CLIENT_CLOSED: u16 = 499;
+
 /// Records requests by matched route, method and status, with latency.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().to_string();
-    let start = Instant::now();
+    let mut tracked = Tracked {
+        metrics,
+        route,
+        method: req.method().to_string(),
+        start: Instant::now(),
+        status: None,
+    };
     let resp = next.run(req).await;
-    metrics
-        .request_seconds
-        .get_or_create(&RouteLabel {
-            route: route.clone(),
-        })
-        .observe(start.elapsed().as_secs_f64());
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            route,
-            method,
-            status: resp.status().as_u16(),
-        })
-        .inc();
+    tracked.status = Some(resp.status().as_u16());
     resp
 }
 

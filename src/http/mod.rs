@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every view: extractors with problem+json rejections,
 //! middleware, and conditional/range responses.
 
+pub mod budget;
 pub mod cache_headers;
 pub mod extract;
 pub mod layers;

@@ -129,6 +129,29 @@ pub struct PutOutcome {
     pub created: bool,
 }
 
+/// A failed save as the client sees it: nothing changed, and why.
+fn persist_error(e: &std::io::Error) -> Error {
+    use std::io::ErrorKind;
+    let full = e.kind() == ErrorKind::StorageFull || e.kind() == ErrorKind::QuotaExceeded;
+    let why = if full {
+        "the state directory's disk is full"
+    } else if matches!(
+        e.kind(),
+        ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied
+    ) {
+        "the state directory is not writable"
+    } else {
+        "the state directory cannot be written"
+    };
+    tracing::error!(error = %e, "persisting the registry failed");
+    Error::Storage {
+        full,
+        detail: format!(
+            "{why} ({e}); the change was not made. Retry once the operator has fixed --state-dir"
+        ),
+    }
+}
+
 /// Checks a registry name: 1-128 characters of `[A-Za-z0-9._-]`.
 ///
 /// # Errors
@@ -476,7 +499,7 @@ impl Registry {
         tokio::task::spawn_blocking(move || store.save(&stored))
             .await
             .map_err(|e| Error::Internal(format!("persisting the registry panicked: {e}")))?
-            .map_err(|e| Error::Internal(format!("persisting the registry failed: {e}")))
+            .map_err(|e| persist_error(&e))
     }
 
     /// Drops cached chunks of arrays whose resolved config changed or vanished.

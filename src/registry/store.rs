@@ -37,6 +37,17 @@ impl Store {
     /// When the directory cannot be created.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         fs::create_dir_all(dir)?;
+        // Temporary files of saves a crash interrupted: never the registry itself.
+        for entry in fs::read_dir(dir)?.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(".registry.json.")
+                && name.ends_with(".tmp")
+                && let Err(e) = fs::remove_file(entry.path())
+            {
+                tracing::warn!(file = %name, error = %e, "cannot remove a stale temporary file");
+            }
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
         })
@@ -75,7 +86,7 @@ impl Store {
         let tmp = self
             .dir
             .join(format!(".registry.json.{}.tmp", std::process::id()));
-        {
+        let written = (|| {
             let mut options = OpenOptions::new();
             options.write(true).create(true).truncate(true);
             // Configs may hold upstream tokens: owner-only.
@@ -84,8 +95,13 @@ impl Store {
             let mut f = options.open(&tmp)?;
             f.write_all(&body)?;
             f.sync_all()?;
+            fs::rename(&tmp, self.file())
+        })();
+        if written.is_err() {
+            // Best effort: a full disk must not also keep the partial copy.
+            let _ = fs::remove_file(&tmp);
         }
-        fs::rename(&tmp, self.file())?;
+        written?;
         File::open(&self.dir)?.sync_all()
     }
 }
@@ -119,5 +135,19 @@ mod tests {
         }
         fs::write(store.file(), b"{torn").unwrap();
         assert!(store.load().is_err());
+    }
+
+    #[test]
+    fn stale_temporary_files_are_removed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".registry.json.4242.tmp"), b"{partial").unwrap();
+        fs::write(dir.path().join("other.tmp"), b"keep").unwrap();
+        Store::open(dir.path()).unwrap();
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["other.tmp"]);
     }
 }

@@ -2,7 +2,6 @@
 //! `?dry_run=true`), show (config + metadata + chain tree), delete.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::array::chain_tree;
 use crate::error::{Error, Result};
-use crate::http::extract::{Admin, PathParams, QueryParams};
+use crate::http::extract::{Admin, LimitedBody, PathParams, QueryParams};
 use crate::registry::Entry;
 use crate::server::AppState;
 use crate::views::{base_url, links};
@@ -118,7 +117,7 @@ pub async fn put(
     path: PathParams,
     query: QueryParams,
     headers: HeaderMap,
-    body: Bytes,
+    LimitedBody(body): LimitedBody,
 ) -> Result<Response> {
     query.only(&["dry_run"])?;
     let dry_run = query.flag("dry_run")?;

@@ -53,6 +53,8 @@ pub async fn roi(
     if let Some(resp) = not_modified(&headers, &etag, REVALIDATE) {
         return Ok(resp);
     }
+    // The volume and its encoding can both be alive: reserve twice, keep one while sending.
+    let mut reservation = state.budget.reserve(bytes.saturating_mul(2)).await?;
     let volume = read_roi_shared(&state.ctx, &array, &roi, fill).await?;
     let encode = move || match format {
         Format::Npy => npy::encode(&volume),
@@ -64,6 +66,7 @@ pub async fn roi(
     } else {
         state.ctx.compute(move || Ok(encode())).await?
     };
+    reservation.shrink_to(bytes);
     let content_type = match format {
         Format::Npy => "application/x-npy",
         Format::Raw => "application/octet-stream",
@@ -91,5 +94,6 @@ pub async fn roi(
             }
         }
     }
-    Ok(resp)
+    let (parts, body) = resp.into_parts();
+    Ok(Response::from_parts(parts, reservation.hold(body)))
 }

@@ -100,6 +100,13 @@ async fn garbage_bodies_are_502() {
 }
 
 #[tokio::test]
+async fn a_connection_dropped_after_the_request_is_502() {
+    let e = faulty_env().await;
+    e.fake.set_fault(Scope::Data, Fault::Hangup);
+    fails_then_recovers(&e, 502, "closed the connection").await;
+}
+
+#[tokio::test]
 async fn connection_refused_is_503_until_dvid_returns() {
     let e = faulty_env().await;
     e.fake.stop().await;
@@ -150,4 +157,36 @@ async fn the_circuit_opens_fails_fast_and_closes_after_a_probe() {
         ),
         1.0
     );
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_is_counted_as_499() {
+    let e = env().await;
+    e.s.register("slow", &e.config(ROOT, "grayscale")).await;
+    e.fake
+        .set_fault(Scope::Data, Fault::Delay(Duration::from_millis(1500)));
+    let url =
+        e.s.url("/v1/arrays/slow/roi?offset=320,160,160&shape=64,32,32");
+    let gave_up =
+        e.s.client
+            .get(&url)
+            .timeout(Duration::from_millis(200))
+            .send()
+            .await;
+    assert!(gave_up.is_err(), "the client timed out and closed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = e.s.get("/metrics").await.text().await.unwrap();
+        let left = metric(
+            &text,
+            "arrayd_http_requests_total",
+            "route=\"/v1/arrays/{name}/roi\"",
+        );
+        if left >= 1.0 {
+            assert!(text.contains("status=\"499\""), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no request was counted: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

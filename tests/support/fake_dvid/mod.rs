@@ -56,6 +56,8 @@ pub enum Fault {
     Truncate,
     /// Answer 200 with bytes that are not what the endpoint sends.
     Garbage,
+    /// Read the request, then drop the connection without answering.
+    Hangup,
 }
 
 /// How a required token is checked.

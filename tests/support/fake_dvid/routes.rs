@@ -183,6 +183,9 @@ pub async fn handle(
             return dvid_error(status, "forced failure", &path);
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        // Unwinding the connection task drops the socket with no answer (and no panic
+        // message: resume_unwind skips the hook).
+        Some(Fault::Hangup) => std::panic::resume_unwind(Box::new("hang up")),
         _ => {}
     }
     let host = headers

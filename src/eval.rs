@@ -87,11 +87,26 @@ impl EvalError {
     /// A storage failure: [`EvalError::Confined`] when a path led outside the data root.
     #[must_use]
     pub fn from_storage(e: &dyn std::fmt::Display) -> Self {
+        use crate::storage::remote::{GIVE_UP, TAG_BAD, TAG_TIMEOUT, TAG_UNAVAILABLE};
         let text = e.to_string();
         if text.contains(crate::storage::ESCAPE) {
-            EvalError::Confined(format!("stored data {text}"))
-        } else {
-            EvalError::Storage(text)
+            return EvalError::Confined(format!("stored data {text}"));
+        }
+        let tagged = [TAG_TIMEOUT, TAG_UNAVAILABLE, TAG_BAD]
+            .into_iter()
+            .find_map(|tag| Some((tag, text.split_once(tag)?.1.trim())));
+        let Some((tag, rest)) = tagged else {
+            return EvalError::Storage(text);
+        };
+        let (url, detail) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (url, detail) = (url.to_owned(), detail.to_owned());
+        match tag {
+            TAG_TIMEOUT => EvalError::UpstreamTimeout {
+                url,
+                timeout_ms: u64::try_from(GIVE_UP.as_millis()).unwrap_or(u64::MAX),
+            },
+            TAG_UNAVAILABLE => EvalError::UpstreamUnavailable { url, detail },
+            _ => EvalError::UpstreamBad { url, detail },
         }
     }
 }

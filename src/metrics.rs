@@ -43,6 +43,15 @@ pub struct UpstreamLabels {
     pub outcome: String,
 }
 
+/// Labels of a storage request.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StorageLabels {
+    /// The store (`s3://bucket`, a base URL).
+    pub store: String,
+    /// `ok`, `not_found`, `error` or `timeout`.
+    pub outcome: String,
+}
+
 type HistFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -79,6 +88,10 @@ pub struct Metrics {
     pub upstream_seconds: HistFamily<UpstreamLabels>,
     /// Bytes read from storage (local files or remote stores).
     pub storage_read_bytes: Counter,
+    /// Remote storage requests by store and outcome.
+    pub storage_requests: Family<StorageLabels, Counter>,
+    /// Remote storage latency by store and outcome.
+    pub storage_seconds: HistFamily<StorageLabels>,
 }
 
 impl Default for Metrics {
@@ -108,6 +121,19 @@ impl Metrics {
         let upstream_seconds: HistFamily<UpstreamLabels> =
             Family::new_with_constructor(latency_histogram);
         let storage_read_bytes = Counter::default();
+        let storage_requests = Family::<StorageLabels, Counter>::default();
+        let storage_seconds: HistFamily<StorageLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "storage_requests",
+            "Remote storage requests by store and outcome",
+            storage_requests.clone(),
+        );
+        registry.register(
+            "storage_request_duration_seconds",
+            "Remote storage latency by store and outcome",
+            storage_seconds.clone(),
+        );
         registry.register(
             "storage_read_bytes",
             "Bytes read from storage (local files or remote stores)",
@@ -184,6 +210,8 @@ impl Metrics {
             upstream_requests,
             upstream_seconds,
             storage_read_bytes,
+            storage_requests,
+            storage_seconds,
         }
     }
 
@@ -217,6 +245,16 @@ impl Metrics {
         self.upstream_seconds
             .get_or_create(&labels)
             .observe(seconds);
+    }
+
+    /// Records one remote storage request.
+    pub fn observe_storage(&self, store: &str, outcome: &str, seconds: f64) {
+        let labels = StorageLabels {
+            store: store.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+        self.storage_requests.get_or_create(&labels).inc();
+        self.storage_seconds.get_or_create(&labels).observe(seconds);
     }
 
     /// The Prometheus text exposition of every metric.

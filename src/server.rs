@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::settings::Settings;
 use crate::storage::DataRoot;
+use crate::storage::remote::Remotes;
 use crate::views;
 
 /// Shared state of every handler.
@@ -200,6 +201,11 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
     let env = ResolveEnv {
         limits: settings.limits(),
         metrics: metrics.clone(),
+        remotes: Arc::new(Remotes::new(
+            settings.allow_remote.clone(),
+            settings.store_options.clone(),
+            metrics.clone(),
+        )),
         data_root,
         demo_root: settings.demo.then(|| settings.state_dir.join("demo")),
         dvid: Arc::new(DvidPool::from_env(metrics.clone())?),

@@ -93,6 +93,19 @@ pub struct Settings {
     /// Seconds before a request is answered 503.
     #[arg(long, env = "ARRAYD_REQUEST_TIMEOUT", default_value_t = 300)]
     pub request_timeout: u64,
+    /// URL prefix that configs may open as a remote store (`s3://bucket/data`,
+    /// `https://host/path`); repeatable. None by default: no remote store is contacted.
+    #[arg(
+        long = "allow-remote",
+        env = "ARRAYD_ALLOW_REMOTE",
+        value_delimiter = ','
+    )]
+    pub allow_remote: Vec<String>,
+    /// An `object_store` option for remote stores, `KEY=VALUE` (e.g.
+    /// `aws_endpoint=http://minio:9000`), applied over the `AWS_*`/`GOOGLE_*`
+    /// environment; repeatable. Prefer the environment for secrets.
+    #[arg(long = "store-option", env = "ARRAYD_STORE_OPTION", value_delimiter = ',', value_parser = parse_option)]
+    pub store_options: Vec<(String, String)>,
     /// Largest decoded chunk of any array (bytes); bigger grids are refused at PUT.
     #[arg(long, env = "ARRAYD_MAX_CHUNK_BYTES", default_value = "128MiB", value_parser = parse_bytes)]
     pub max_chunk_bytes: u64,
@@ -158,6 +171,16 @@ impl Settings {
             })
             .max(1)
     }
+}
+
+/// Parses `KEY=VALUE`.
+///
+/// # Errors
+/// When there is no `=`.
+pub fn parse_option(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .ok_or_else(|| format!("{s:?} must be KEY=VALUE, e.g. aws_endpoint=http://127.0.0.1:9000"))
 }
 
 /// Parses `1GiB`, `512MiB`, `64M`, `1000` into bytes.

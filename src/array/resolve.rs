@@ -21,6 +21,7 @@ use crate::grid::ChunkGrid;
 use crate::limits::{Limits, volume_bytes};
 use crate::metrics::Metrics;
 use crate::storage::local::ConfinedStore;
+use crate::storage::remote::Remotes;
 use crate::storage::{DataRoot, check_relative};
 
 /// Chunk extent (voxels per axis) for arrays without a natural grid.
@@ -42,6 +43,8 @@ pub struct ResolveEnv {
     pub limits: Limits,
     /// Metrics sink for storage reads.
     pub metrics: Arc<Metrics>,
+    /// The remote stores configs may open.
+    pub remotes: Arc<Remotes>,
 }
 
 impl ResolveEnv {
@@ -355,7 +358,7 @@ async fn construct(
     ctx: &NodeCtx<'_>,
 ) -> Result<ArrayRef, Vec<FieldProblem>> {
     Ok(match typed {
-        TypedConfig::Zarr(c) => Arc::new(zarr::Zarr::resolve(c, ctx)?),
+        TypedConfig::Zarr(c) => Arc::new(zarr::Zarr::resolve(c, ctx).await?),
         TypedConfig::Numpy(c) => Arc::new(numpy::Numpy::resolve(c, ctx)?),
         TypedConfig::Dummy(c) => Arc::new(dummy::Dummy::resolve(c, ctx)?),
         TypedConfig::Dvid(c) => Arc::new(dvid::Dvid::resolve(c, ctx).await?),

@@ -18,7 +18,10 @@ use async_trait::async_trait;
 use ndarray::ArrayD;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use zarrs::array::{Array as ZArray, ArraySubset};
+use zarrs::array::{
+    Array as ZArray, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache,
+    ArraySubset, CodecOptions,
+};
 use zarrs::plugin::ExtensionName;
 use zarrs::storage::{ReadableStorageTraits, StoreKey};
 
@@ -29,6 +32,7 @@ use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi, Snap};
 use crate::grid::ChunkGrid;
+use crate::storage::remote::is_url;
 use crate::volume::Volume;
 use crate::with_dtype;
 
@@ -50,9 +54,91 @@ pub struct ZarrConfig {
 
 type Storage = dyn ReadableStorageTraits;
 
+/// What opening reads from storage (off the async runtime).
+struct Opened {
+    array: ZArray<Storage>,
+    dtype: DType,
+    own: NodeAttrs,
+    ancestors: Vec<NodeAttrs>,
+    document: Value,
+}
+
+impl Opened {
+    fn read(storage: Arc<Storage>, path: &str, file_name: &str) -> Result<Self, String> {
+        let array = ZArray::open(storage.clone(), &format!("/{path}"))
+            .map_err(|e| format!("no readable zarr array {path:?} in {file_name}: {e}"))?;
+        let dtype = dtype_of(&array)?;
+        let own = NodeAttrs {
+            path: path.to_owned(),
+            attrs: array.attributes().clone(),
+        };
+        let mut ancestors = Vec::new();
+        let mut p = path;
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            ancestors.push(node_attrs(storage.as_ref(), parent));
+            p = parent;
+        }
+        if !path.is_empty() {
+            ancestors.push(node_attrs(storage.as_ref(), ""));
+        }
+        let doc_key = match array.metadata() {
+            zarrs::array::ArrayMetadata::V2(_) => format!("{path}/.zarray"),
+            zarrs::array::ArrayMetadata::V3(_) => format!("{path}/zarr.json"),
+        };
+        let document =
+            read_json(storage.as_ref(), doc_key.trim_start_matches('/')).unwrap_or(Value::Null);
+        Ok(Self {
+            array,
+            dtype,
+            own,
+            ancestors,
+            document,
+        })
+    }
+}
+
+/// Decoded shard indexes of a sharded array, bounded: one entry per recently read shard.
+struct ShardIndexes {
+    shard: Vec<u64>,
+    caches: moka::sync::Cache<Vec<u64>, Arc<ArrayShardedReadableExtCache>>,
+}
+
+impl ShardIndexes {
+    fn new(shard: &[u64]) -> Self {
+        Self {
+            shard: shard.to_vec(),
+            caches: moka::sync::Cache::new(4096),
+        }
+    }
+
+    /// The index cache of the one shard `ranges` lie in (`None` when they span several).
+    fn of(
+        &self,
+        array: &ZArray<Storage>,
+        ranges: &[std::ops::Range<u64>],
+    ) -> Option<Arc<ArrayShardedReadableExtCache>> {
+        let first: Vec<u64> = ranges
+            .iter()
+            .zip(&self.shard)
+            .map(|(r, &s)| r.start / s.max(1))
+            .collect();
+        let last: Vec<u64> = ranges
+            .iter()
+            .zip(&self.shard)
+            .map(|(r, &s)| r.end.saturating_sub(1) / s.max(1))
+            .collect();
+        (first == last).then(|| {
+            self.caches
+                .get_with(first, || Arc::new(ArrayShardedReadableExtCache::new(array)))
+        })
+    }
+}
+
 /// An opened zarr array.
 pub struct Zarr {
     meta: Metadata,
+    /// Shard index caches, for sharded arrays.
+    shards: Option<ShardIndexes>,
     array: Arc<ZArray<Storage>>,
     /// World coordinate of stored voxel 0.
     origin: Coord,
@@ -245,41 +331,36 @@ impl Zarr {
     /// # Errors
     /// Path outside the data root, no array there, unsupported dtype, inconsistent
     /// geometry, or a bad `snap_to_grid`.
-    pub fn resolve(cfg: &ZarrConfig, ctx: &NodeCtx<'_>) -> Result<Self, Vec<FieldProblem>> {
+    pub async fn resolve(cfg: &ZarrConfig, ctx: &NodeCtx<'_>) -> Result<Self, Vec<FieldProblem>> {
         let bad = |field: &str, reason: String| vec![ctx.problem(field, reason)];
-        if cfg.file_name.contains("://") {
-            return Err(bad(
-                "file_name",
-                "remote stores (http, s3, gs) are not supported by this server; give a path under the data root".into(),
-            ));
-        }
-        let store = ctx
-            .env
-            .local_store(&cfg.file_name)
-            .map_err(|r| bad("file_name", r))?;
-        let storage: Arc<Storage> = Arc::new(store);
-        let path = cfg.dataset.trim_matches('/').to_owned();
-        let array = ZArray::open(storage.clone(), &format!("/{path}")).map_err(|e| {
-            bad(
-                "dataset",
-                format!("no readable zarr array {path:?} in {}: {e}", cfg.file_name),
+        let storage: Arc<Storage> = if is_url(&cfg.file_name) {
+            Arc::new(
+                ctx.env
+                    .remotes
+                    .open(&cfg.file_name)
+                    .map_err(|r| bad("file_name", r))?,
             )
-        })?;
-        let dtype = dtype_of(&array).map_err(|r| bad("dataset", r))?;
-        let shape = array.shape().to_vec();
-        let own = NodeAttrs {
-            path: path.clone(),
-            attrs: array.attributes().clone(),
+        } else {
+            Arc::new(
+                ctx.env
+                    .local_store(&cfg.file_name)
+                    .map_err(|r| bad("file_name", r))?,
+            )
         };
-        let mut ancestors = Vec::new();
-        let mut p = path.as_str();
-        while let Some((parent, _)) = p.rsplit_once('/') {
-            ancestors.push(node_attrs(storage.as_ref(), parent));
-            p = parent;
-        }
-        if !path.is_empty() {
-            ancestors.push(node_attrs(storage.as_ref(), ""));
-        }
+        let path = cfg.dataset.trim_matches('/').to_owned();
+        let file_name = cfg.file_name.clone();
+        // Metadata reads may go over the network: never on the async runtime.
+        let Opened {
+            array,
+            dtype,
+            own,
+            ancestors,
+            document,
+        } = tokio::task::spawn_blocking(move || Opened::read(storage, &path, &file_name))
+            .await
+            .map_err(|e| bad("dataset", format!("opening the array failed: {e}")))?
+            .map_err(|r| bad("dataset", r))?;
+        let shape = array.shape().to_vec();
         let found = find_geometry(&own, &ancestors);
         let geo = validate_geometry(&found, cfg.axes.as_deref(), &shape).map_err(|r| {
             let field = if cfg.axes.is_some() {
@@ -319,17 +400,21 @@ impl Zarr {
                     format!("the array does not have a regular chunk grid: {e}"),
                 )
             })?;
-        let chunk_spatial: Vec<i64> = chunk_all[chunk_all.len() - vs.dims()..]
+        // A sharded array's unit of reading (and so its grid) is the inner chunk.
+        let sharded = array.is_sharded();
+        let read_chunk: Vec<u64> = array.effective_subchunk_shape().map_or_else(
+            || chunk_all.clone(),
+            |c| c.iter().map(|n| n.get()).collect(),
+        );
+        let chunk_spatial: Vec<i64> = read_chunk[read_chunk.len() - vs.dims()..]
             .iter()
             .map(|&c| i64::try_from(c).unwrap_or(i64::MAX))
             .collect();
         let grid = ChunkGrid::from_voxels(geo.offset.clone(), &Coord::new(chunk_spatial), &vs);
-        let (zarr_format, doc_key) = match array.metadata() {
-            zarrs::array::ArrayMetadata::V2(_) => (2, format!("{path}/.zarray")),
-            zarrs::array::ArrayMetadata::V3(_) => (3, format!("{path}/zarr.json")),
+        let zarr_format = match array.metadata() {
+            zarrs::array::ArrayMetadata::V2(_) => 2,
+            zarrs::array::ArrayMetadata::V3(_) => 3,
         };
-        let document =
-            read_json(storage.as_ref(), doc_key.trim_start_matches('/')).unwrap_or(Value::Null);
         let mut attrs: Map<String, Value> = array.attributes().clone();
         if let Some(units) = found.units.filter(|u| u.len() == vs.dims()) {
             attrs.entry("units").or_insert_with(|| Value::from(units));
@@ -347,6 +432,7 @@ impl Zarr {
         meta.freshness = Freshness::Revalidate;
         Ok(Self {
             meta,
+            shards: sharded.then(|| ShardIndexes::new(&chunk_all)),
             array: Arc::new(array),
             origin: geo.offset,
             stored: StoredZarr {
@@ -386,18 +472,23 @@ impl Array for Zarr {
         }
         let array = self.array.clone();
         let dtype = self.meta.dtype;
+        let shard = self.shards.as_ref().and_then(|s| s.of(&array, &ranges));
         ctx.compute(move || {
             let subset = ArraySubset::new_with_ranges(&ranges);
-            with_dtype!(dtype, T => array
-                .retrieve_array_subset::<ArrayD<T>>(&subset)
-                .map(Volume::from)
-                .map_err(|e| EvalError::from_storage(&e)))
+            let options = CodecOptions::default();
+            with_dtype!(dtype, T => match &shard {
+                Some(cache) => array.retrieve_array_subset_sharded_opt::<ArrayD<T>>(cache, &subset, &options),
+                None => array.retrieve_array_subset::<ArrayD<T>>(&subset),
+            }
+            .map(Volume::from)
+            .map_err(|e| EvalError::from_storage(&e)))
         })
         .await
     }
 
     fn raw_chunks(&self) -> Option<&dyn RawChunks> {
-        Some(self)
+        // A sharded array is served by its inner chunks: not the stored objects.
+        self.shards.is_none().then_some(self as &dyn RawChunks)
     }
 }
 

@@ -6,6 +6,8 @@
 #   4. tests/e2e/clients.py against target/debug/arrayd, as cargo test built it (real clients:
 #      tensorstore, cloud-volume, zarr-python, neuroglancer in headless Chromium)
 #   5. schemathesis against openapi/openapi.yaml and a demo server (target/debug/arrayd)
+#   6. cargo fuzz: each target of fuzz/ for $FUZZ_SECONDS (default 60) on nightly, from the
+#      seed corpus fuzz/corpus/TARGET (new entries go to fuzz/target/corpus/, ignored)
 # The soak test (tests/soak.rs) runs inside step 3.
 # Logs and artifacts (screenshots, report.json, arrayd.log) go to target/e2e/. Ends with a
 # summary per phase and "total: N passed, M failed"; exits non-zero if anything failed.
@@ -138,5 +140,57 @@ else
   FAILED=$((FAILED + 1))
   record schemathesis FAILED $((SECONDS - t)) "no target/debug/arrayd, or pip failed"
 fi
+
+# 6. cargo fuzz (nightly; AddressSanitizer, sanitizer coverage, debug assertions and overflow
+#    checks): each target from its seed corpus for a bounded time; a crash, a panic, a leak or
+#    an out-of-memory is a failure. One test per target. The first build compiles every
+#    dependency instrumented (about 16 min on 2 busy shared cores; fuzz/target/ caches it).
+t=$SECONDS
+fuzz_ready=yes
+if ! cargo fuzz --version > /dev/null 2>&1; then
+  cargo install cargo-fuzz --locked || fuzz_ready=no
+  record "fuzz install" "$([ "$fuzz_ready" = yes ] && echo ok || echo FAILED)" $((SECONDS - t)) cargo-fuzz
+fi
+if [ "$fuzz_ready" = yes ] && ! rustup run nightly rustc --version > /dev/null 2>&1; then
+  t=$SECONDS
+  rustup toolchain install nightly --profile minimal || fuzz_ready=no
+  record "nightly" "$([ "$fuzz_ready" = yes ] && echo ok || echo FAILED)" $((SECONDS - t)) "rustup toolchain install"
+fi
+FUZZ_TARGETS=(config roi_query)
+if [ "$fuzz_ready" = yes ]; then
+  t=$SECONDS
+  set +e
+  (cd fuzz && timeout 2400 cargo +nightly fuzz build --debug-assertions) 2>&1 | tee "$OUT/fuzz-build.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  record "fuzz build" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED($rc)")" $((SECONDS - t))
+  [ "$rc" -eq 0 ] || fuzz_ready=no
+fi
+for target in "${FUZZ_TARGETS[@]}"; do
+  if [ "$fuzz_ready" != yes ]; then
+    FAILED=$((FAILED + 1)); record "fuzz $target" FAILED 0 "not run"; continue
+  fi
+  t=$SECONDS
+  mkdir -p "fuzz/target/corpus/$target"
+  set +e
+  (cd fuzz && timeout $(( ${FUZZ_SECONDS:-60} + 300 )) cargo +nightly fuzz run --debug-assertions "$target" \
+     "target/corpus/$target" "corpus/$target" -- \
+     -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=4096 -print_final_stats=1) \
+    > "$OUT/fuzz-$target.log" 2>&1
+  rc=$?
+  set -e
+  tail -n 30 "$OUT/fuzz-$target.log"
+  # libFuzzer's last words: "stat::number_of_executed_units: N" (-print_final_stats),
+  # else "Done N runs in S second(s)", else the last status line "#N DONE" / "#N pulse".
+  execs=$(awk '/^stat::number_of_executed_units:/ { n = $NF } END { print n }' "$OUT/fuzz-$target.log")
+  [ -n "$execs" ] || execs=$(awk '/^Done [0-9]+ runs/ { n = $2 } /^#[0-9]+[[:space:]]/ { m = substr($1, 2) }
+                                 END { print (n != "" ? n : m) }' "$OUT/fuzz-$target.log")
+  if [ "$rc" -eq 0 ]; then
+    PASSED=$((PASSED + 1)); record "fuzz $target" ok $((SECONDS - t)) "${execs:-?} executions"
+  else
+    FAILED=$((FAILED + 1))
+    record "fuzz $target" "FAILED($rc)" $((SECONDS - t)) "${execs:-?} executions; see $OUT/fuzz-$target.log and fuzz/artifacts/$target/"
+  fi
+done
 
 [ "$FAILED" -eq 0 ]

@@ -5,6 +5,10 @@
 #   3. cargo test: every Rust test
 #   4. tests/e2e/clients.py against target/debug/arrayd, as cargo test built it (real clients:
 #      tensorstore, cloud-volume, zarr-python, neuroglancer in headless Chromium)
+#   5. schemathesis against openapi/openapi.yaml and a demo server (target/debug/arrayd)
+#   6. cargo fuzz: each target of fuzz/ for $FUZZ_SECONDS (default 60) on nightly, from the
+#      seed corpus fuzz/corpus/TARGET (new entries go to fuzz/target/corpus/, ignored)
+# The soak test (tests/soak.rs) runs inside step 3.
 # Logs and artifacts (screenshots, report.json, arrayd.log) go to target/e2e/. Ends with a
 # summary per phase and "total: N passed, M failed"; exits non-zero if anything failed.
 set -euo pipefail
@@ -87,5 +91,106 @@ else
   FAILED=$((FAILED + 1))
   record "cargo build" FAILED $((SECONDS - t)) "e2e clients not run"
 fi
+
+# 5. schemathesis: every operation of openapi/openapi.yaml against a fresh demo server, with
+#    every check but positive_data_acceptance (schema-valid requests the server rightly refuses
+#    for reasons a schema cannot say: a ROI off the voxel grid, a key with the wrong number of
+#    axes, a config naming no real type). Counted as one test.
+schema_phase() {
+  local state port pid i rc line
+  state=$(mktemp -d "${TMPDIR:-/tmp}/arrayd-schema-state-XXXXXX")
+  port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  target/debug/arrayd serve --demo --state-dir "$state" --listen "127.0.0.1:$port" \
+    < /dev/null > "$OUT/schema-arrayd.log" 2>&1 &
+  pid=$!
+  for i in $(seq 1 600); do   # up to 120 s: the demo volume is written at the first start
+    if ! kill -0 "$pid" 2> /dev/null; then break; fi
+    if .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+         "http://127.0.0.1:$port/readyz" 2> /dev/null; then i=ready; break; fi
+    sleep 0.2
+  done
+  if [ "$i" != ready ]; then
+    echo "schemathesis: arrayd not ready on 127.0.0.1:$port; see $OUT/schema-arrayd.log" >&2
+    kill "$pid" 2> /dev/null; wait "$pid" 2> /dev/null; rm -rf "$state"
+    return 1
+  fi
+  set +e
+  timeout 600 .venv/bin/schemathesis run openapi/openapi.yaml --url "http://127.0.0.1:$port" \
+    --checks all --exclude-checks positive_data_acceptance --max-examples "${SCHEMA_EXAMPLES:-100}" \
+    --workers 2 --request-timeout 30 --no-color --generation-database none \
+    --report junit --report-junit-path "$OUT/schemathesis-junit.xml" 2>&1 | tee "$OUT/schemathesis.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  kill "$pid" 2> /dev/null; wait "$pid" 2> /dev/null; rm -rf "$state"
+  return "$rc"
+}
+t=$SECONDS
+if [ -x target/debug/arrayd ] && .venv/bin/pip install -q --disable-pip-version-check -r tests/e2e/requirements-schema.txt; then
+  set +e; schema_phase; rc=$?; set -e
+  ops=$(grep -oE 'Tested: [0-9]+' "$OUT/schemathesis.log" | tail -n 1 | awk '{print $2}' || true)
+  cases=$(grep -oE '^ *[0-9]+ generated' "$OUT/schemathesis.log" | tail -n 1 | awk '{print $1}' || true)
+  fails=$(grep -oE '[0-9]+ unique failures' "$OUT/schemathesis.log" | tail -n 1 | awk '{print $1}' || true)
+  detail="${ops:-?} operations, ${cases:-?} cases, ${fails:-0} failures"
+  if [ "$rc" -eq 0 ]; then
+    PASSED=$((PASSED + 1)); record schemathesis ok $((SECONDS - t)) "$detail"
+  else
+    FAILED=$((FAILED + 1)); record schemathesis "FAILED($rc)" $((SECONDS - t)) "$detail"
+  fi
+else
+  FAILED=$((FAILED + 1))
+  record schemathesis FAILED $((SECONDS - t)) "no target/debug/arrayd, or pip failed"
+fi
+
+# 6. cargo fuzz (nightly; AddressSanitizer, sanitizer coverage, debug assertions and overflow
+#    checks): each target from its seed corpus for a bounded time; a crash, a panic, a leak or
+#    an out-of-memory is a failure. One test per target. The first build compiles every
+#    dependency instrumented (about 16 min on 2 busy shared cores; fuzz/target/ caches it).
+t=$SECONDS
+fuzz_ready=yes
+if ! cargo fuzz --version > /dev/null 2>&1; then
+  cargo install cargo-fuzz --locked || fuzz_ready=no
+  record "fuzz install" "$([ "$fuzz_ready" = yes ] && echo ok || echo FAILED)" $((SECONDS - t)) cargo-fuzz
+fi
+if [ "$fuzz_ready" = yes ] && ! rustup run nightly rustc --version > /dev/null 2>&1; then
+  t=$SECONDS
+  rustup toolchain install nightly --profile minimal || fuzz_ready=no
+  record "nightly" "$([ "$fuzz_ready" = yes ] && echo ok || echo FAILED)" $((SECONDS - t)) "rustup toolchain install"
+fi
+FUZZ_TARGETS=(config roi_query)
+if [ "$fuzz_ready" = yes ]; then
+  t=$SECONDS
+  set +e
+  (cd fuzz && timeout 2400 cargo +nightly fuzz build --debug-assertions) 2>&1 | tee "$OUT/fuzz-build.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  record "fuzz build" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED($rc)")" $((SECONDS - t))
+  [ "$rc" -eq 0 ] || fuzz_ready=no
+fi
+for target in "${FUZZ_TARGETS[@]}"; do
+  if [ "$fuzz_ready" != yes ]; then
+    FAILED=$((FAILED + 1)); record "fuzz $target" FAILED 0 "not run"; continue
+  fi
+  t=$SECONDS
+  mkdir -p "fuzz/target/corpus/$target"
+  set +e
+  (cd fuzz && timeout $(( ${FUZZ_SECONDS:-60} + 300 )) cargo +nightly fuzz run --debug-assertions "$target" \
+     "target/corpus/$target" "corpus/$target" -- \
+     -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=4096 -print_final_stats=1) \
+    > "$OUT/fuzz-$target.log" 2>&1
+  rc=$?
+  set -e
+  tail -n 30 "$OUT/fuzz-$target.log"
+  # libFuzzer's last words: "stat::number_of_executed_units: N" (-print_final_stats),
+  # else "Done N runs in S second(s)", else the last status line "#N DONE" / "#N pulse".
+  execs=$(awk '/^stat::number_of_executed_units:/ { n = $NF } END { print n }' "$OUT/fuzz-$target.log")
+  [ -n "$execs" ] || execs=$(awk '/^Done [0-9]+ runs/ { n = $2 } /^#[0-9]+[[:space:]]/ { m = substr($1, 2) }
+                                 END { print (n != "" ? n : m) }' "$OUT/fuzz-$target.log")
+  if [ "$rc" -eq 0 ]; then
+    PASSED=$((PASSED + 1)); record "fuzz $target" ok $((SECONDS - t)) "${execs:-?} executions"
+  else
+    FAILED=$((FAILED + 1))
+    record "fuzz $target" "FAILED($rc)" $((SECONDS - t)) "${execs:-?} executions; see $OUT/fuzz-$target.log and fuzz/artifacts/$target/"
+  fi
+done
 
 [ "$FAILED" -eq 0 ]

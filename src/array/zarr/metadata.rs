@@ -116,9 +116,9 @@ fn ome_geometry(group: &NodeAttrs, array_path: &str) -> Option<FoundGeometry> {
         }
         let axes_json = ms.get("axes").and_then(Value::as_array);
         let axes = ms.get("axes").and_then(strings);
+        // One per axis; the axis layout keeps the spatial ones.
         let units = axes_json.map(|a| {
             a.iter()
-                .filter(|ax| ax.get("type").and_then(Value::as_str) != Some("channel"))
                 .map(|ax| {
                     ax.get("unit")
                         .and_then(Value::as_str)

@@ -31,6 +31,7 @@ use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi, Snap};
 use crate::grid::ChunkGrid;
+use crate::storage::n5;
 use crate::volume::Volume;
 use crate::with_dtype;
 
@@ -239,6 +240,8 @@ impl Zarr {
             .map_err(|r| bad("file_name", r))?;
         let storage: Arc<Storage> = Arc::new(store);
         let path = cfg.dataset.trim_matches('/').to_owned();
+        let is_n5 = n5::is_n5(storage.as_ref(), &path);
+        let storage = if is_n5 { n5::adapter(storage) } else { storage };
         let array = ZArray::open(storage.clone(), &format!("/{path}")).map_err(|e| {
             bad(
                 "dataset",
@@ -260,8 +263,9 @@ impl Zarr {
         if !path.is_empty() {
             ancestors.push(node_attrs(storage.as_ref(), ""));
         }
-        let found = find_geometry(&own, &ancestors);
-        let geo = validate_geometry(&found, cfg.axes.as_deref(), &shape).map_err(|r| {
+        let mut found = find_geometry(&own, &ancestors);
+        let axes = n5::stored_axes(is_n5, cfg.axes.as_deref(), &mut found, shape.len());
+        let geo = validate_geometry(&found, axes.as_deref(), &shape).map_err(|r| {
             let field = if cfg.axes.is_some() {
                 "axes"
             } else {
@@ -332,7 +336,7 @@ impl Zarr {
             meta,
             array: Arc::new(array),
             origin: geo.offset,
-            passthrough: geo.layout.is_identity(),
+            passthrough: geo.layout.is_identity() && !is_n5,
             layout: geo.layout,
             stored: StoredZarr {
                 zarr_format,
@@ -382,7 +386,7 @@ impl Array for Zarr {
     }
 
     fn raw_chunks(&self) -> Option<&dyn RawChunks> {
-        // A permuted or reduced array has no stored chunks in the served layout.
+        // A permuted, reduced or N5 array has no stored chunks in the served layout.
         self.passthrough.then_some(self as &dyn RawChunks)
     }
 }

@@ -115,7 +115,7 @@ async fn every_knowable_problem_is_a_422_at_put() {
         "no readable zarr array",
     )
     .await;
-    refused(&s, json!({"type": "zarr", "file_name": "data/mask.zarr", "dataset": "mask", "axes": ["z", "c", "y", "x"]}), "axes", "must come first").await;
+    refused(&s, json!({"type": "zarr", "file_name": "data/mask.zarr", "dataset": "mask", "axes": ["t", "z", "y", "x"]}), "axes", "3 time points").await;
 
     // A cycle through names.
     s.register(

@@ -25,6 +25,7 @@ use crate::encode::npy;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi};
 use crate::volume::Volume;
+use crate::with_volume;
 
 /// Config fields of `numpy`.
 #[derive(Debug, Clone, Deserialize)]
@@ -107,9 +108,10 @@ impl Numpy {
                 ),
             ));
         }
-        let spatial = &shape[shape.len() - geo.voxel_size.dims()..];
+        let volume = with_volume!(volume, a => Volume::from(geo.layout.to_served(a)));
         let extent = Coord::new(
-            spatial
+            geo.layout
+                .spatial_of(&shape)
                 .iter()
                 .map(|&s| i64::try_from(s).unwrap_or(i64::MAX))
                 .collect(),

@@ -10,6 +10,7 @@
 //! assert!(matches!(node.typed, TypedConfig::Zarr(_)));
 //! ```
 
+pub mod layout;
 pub mod metadata;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use zarrs::array::{
 use zarrs::plugin::ExtensionName;
 use zarrs::storage::{ReadableStorageTraits, StoreKey};
 
+use self::layout::Layout;
 use self::metadata::{FoundGeometry, NodeAttrs, find_geometry};
 use super::resolve::{MetaParts, NodeCtx};
 use super::{Array, FieldProblem, Freshness, Metadata, RawChunks, StoredZarr};
@@ -32,6 +34,7 @@ use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi, Snap};
 use crate::grid::ChunkGrid;
+use crate::storage::n5;
 use crate::storage::remote::is_url;
 use crate::volume::Volume;
 use crate::with_dtype;
@@ -61,10 +64,13 @@ struct Opened {
     own: NodeAttrs,
     ancestors: Vec<NodeAttrs>,
     document: Value,
+    is_n5: bool,
 }
 
 impl Opened {
     fn read(storage: Arc<Storage>, path: &str, file_name: &str) -> Result<Self, String> {
+        let is_n5 = n5::is_n5(storage.as_ref(), path);
+        let storage = if is_n5 { n5::adapter(storage) } else { storage };
         let array = ZArray::open(storage.clone(), &format!("/{path}"))
             .map_err(|e| format!("no readable zarr array {path:?} in {file_name}: {e}"))?;
         let dtype = dtype_of(&array)?;
@@ -93,6 +99,7 @@ impl Opened {
             own,
             ancestors,
             document,
+            is_n5,
         })
     }
 }
@@ -142,6 +149,9 @@ pub struct Zarr {
     array: Arc<ZArray<Storage>>,
     /// World coordinate of stored voxel 0.
     origin: Coord,
+    layout: Layout,
+    /// Stored chunks can be served as they are (zarr, served axes = stored axes).
+    passthrough: bool,
     stored: StoredZarr,
 }
 
@@ -154,6 +164,10 @@ pub struct Geometry {
     pub voxel_size: Coord,
     /// World coordinate of voxel 0 (rounded onto the voxel grid).
     pub offset: Coord,
+    /// Units per spatial axis, z,y,x.
+    pub units: Option<Vec<String>>,
+    /// How stored axes become served ones.
+    pub layout: Layout,
 }
 
 fn integral(values: &[f64], what: &str) -> Result<Vec<i64>, String> {
@@ -184,64 +198,29 @@ pub fn validate_geometry(
     shape: &[u64],
 ) -> Result<Geometry, String> {
     let ndim = shape.len();
-    if !(1..=4).contains(&ndim) {
+    if !(1..=layout::MAX_DIMS).contains(&ndim) {
         return Err(format!(
-            "the array has {ndim} dimensions; 1-3 spatial axes plus an optional leading channel axis are supported"
+            "the array has {ndim} dimensions; 1-3 spatial axes plus optional channel and singleton time axes are supported"
         ));
     }
-    let axes: Vec<String> = match config_axes
+    let axes: Vec<String> = config_axes
         .map(<[String]>::to_vec)
         .or_else(|| found.axes.clone())
-    {
-        Some(a) => a,
-        None if ndim == 4 => ["c", "z", "y", "x"].map(String::from).to_vec(),
-        None => ["z", "y", "x"][3 - ndim..]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-    };
-    if axes.len() != ndim {
-        return Err(format!(
-            "axes {axes:?} name {} axes but the array has {ndim}",
-            axes.len()
-        ));
-    }
-    let is_channel: Vec<bool> = axes
-        .iter()
-        .map(|a| !matches!(a.as_str(), "z" | "y" | "x"))
-        .collect();
-    let channels = is_channel.iter().filter(|&&c| c).count();
-    if channels > 1 || (channels == 1 && !is_channel[0]) {
-        return Err(format!(
-            "axes {axes:?}: at most one non-spatial (channel) axis is allowed, and it must come first"
-        ));
-    }
-    let spatial = ndim - channels;
-    if spatial == 0 {
-        return Err("the array has no spatial axis".into());
-    }
-    let num_channels = (channels == 1).then(|| usize::try_from(shape[0]).unwrap_or(usize::MAX));
-    let spatial_part = |v: &[f64], what: &str| -> Result<Vec<f64>, String> {
-        if v.len() == spatial {
-            Ok(v.to_vec())
-        } else if v.len() == ndim {
-            Ok(v[channels..].to_vec())
-        } else {
-            Err(format!(
-                "{what} {v:?} has {} entries; the array has {spatial} spatial axes",
-                v.len()
-            ))
-        }
-    };
+        .unwrap_or_else(|| Layout::default_axes(ndim));
+    let layout = Layout::new(&axes, shape)?;
+    let spatial = layout.spatial_dims();
+    let num_channels = layout
+        .channel()
+        .map(|c| usize::try_from(shape[c]).unwrap_or(usize::MAX));
     let voxel_size = match &found.voxel_size {
-        Some(v) => Coord::new(integral(&spatial_part(v, "voxel size")?, "voxel size")?),
+        Some(v) => Coord::new(integral(&layout.reorder(v, "voxel size")?, "voxel size")?),
         None => Coord::splat(1, spatial),
     };
     if voxel_size.iter().any(|&v| v <= 0) {
         return Err(format!("voxel size {voxel_size} must be positive"));
     }
     let raw_offset = match &found.offset {
-        Some(o) => spatial_part(o, "offset")?,
+        Some(o) => layout.reorder(o, "offset")?,
         None => vec![0.0; spatial],
     };
     #[expect(
@@ -267,10 +246,16 @@ pub fn validate_geometry(
     {
         tracing::warn!(?raw_offset, rounded = %offset, "zarr offset is not a multiple of the voxel size; rounded");
     }
+    let units = found
+        .units
+        .as_ref()
+        .and_then(|u| layout.reorder(u, "units").ok());
     Ok(Geometry {
         num_channels,
         voxel_size,
         offset,
+        units,
+        layout,
     })
 }
 
@@ -356,13 +341,15 @@ impl Zarr {
             own,
             ancestors,
             document,
+            is_n5,
         } = tokio::task::spawn_blocking(move || Opened::read(storage, &path, &file_name))
             .await
             .map_err(|e| bad("dataset", format!("opening the array failed: {e}")))?
             .map_err(|r| bad("dataset", r))?;
         let shape = array.shape().to_vec();
-        let found = find_geometry(&own, &ancestors);
-        let geo = validate_geometry(&found, cfg.axes.as_deref(), &shape).map_err(|r| {
+        let mut found = find_geometry(&own, &ancestors);
+        let axes = n5::stored_axes(is_n5, cfg.axes.as_deref(), &mut found, shape.len());
+        let geo = validate_geometry(&found, axes.as_deref(), &shape).map_err(|r| {
             let field = if cfg.axes.is_some() {
                 "axes"
             } else {
@@ -371,8 +358,7 @@ impl Zarr {
             bad(field, r)
         })?;
         let vs = geo.voxel_size.clone();
-        let spatial_shape: Vec<i64> = shape[shape.len() - vs.dims()..]
-            .iter()
+        let spatial_shape: Vec<i64> = (geo.layout.spatial_of(&shape).iter())
             .map(|&s| i64::try_from(s).unwrap_or(i64::MAX))
             .collect();
         let stored_roi = Roi::new(geo.offset.clone(), &Coord::new(spatial_shape) * &vs);
@@ -406,8 +392,7 @@ impl Zarr {
             || chunk_all.clone(),
             |c| c.iter().map(|n| n.get()).collect(),
         );
-        let chunk_spatial: Vec<i64> = read_chunk[read_chunk.len() - vs.dims()..]
-            .iter()
+        let chunk_spatial: Vec<i64> = (geo.layout.spatial_of(&read_chunk).iter())
             .map(|&c| i64::try_from(c).unwrap_or(i64::MAX))
             .collect();
         let grid = ChunkGrid::from_voxels(geo.offset.clone(), &Coord::new(chunk_spatial), &vs);
@@ -416,8 +401,13 @@ impl Zarr {
             zarrs::array::ArrayMetadata::V3(_) => 3,
         };
         let mut attrs: Map<String, Value> = array.attributes().clone();
-        if let Some(units) = found.units.filter(|u| u.len() == vs.dims()) {
-            attrs.entry("units").or_insert_with(|| Value::from(units));
+        if let Some(units) = geo.units {
+            // Stored `units` of a reordered array are in stored order: replace them.
+            if geo.layout.is_identity() {
+                attrs.entry("units").or_insert_with(|| Value::from(units));
+            } else {
+                attrs.insert("units".into(), Value::from(units));
+            }
         }
         let mut meta = ctx.metadata(MetaParts {
             dtype,
@@ -435,6 +425,8 @@ impl Zarr {
             shards: sharded.then(|| ShardIndexes::new(&chunk_all)),
             array: Arc::new(array),
             origin: geo.offset,
+            passthrough: geo.layout.is_identity() && !is_n5,
+            layout: geo.layout,
             stored: StoredZarr {
                 zarr_format,
                 document,
@@ -455,14 +447,11 @@ impl Array for Zarr {
         let vs = &self.meta.voxel_size;
         let start = &(&roi.offset - &self.origin) / vs;
         let end = &start + &(&roi.shape / vs);
-        let mut ranges = Vec::with_capacity(4);
-        if let Some(c) = self.meta.num_channels {
-            ranges.push(0..c as u64);
-        }
+        let mut spatial = Vec::with_capacity(3);
         for d in 0..start.dims() {
             let (b, e) = (u64::try_from(start[d]), u64::try_from(end[d]));
             match (b, e) {
-                (Ok(b), Ok(e)) => ranges.push(b..e),
+                (Ok(b), Ok(e)) => spatial.push(b..e),
                 _ => {
                     return Err(EvalError::Internal(format!(
                         "zarr read {roi} before the stored origin"
@@ -470,7 +459,10 @@ impl Array for Zarr {
                 }
             }
         }
+        let channels = self.meta.num_channels.map(|c| 0..c as u64);
+        let ranges = self.layout.stored_ranges(channels, &spatial);
         let array = self.array.clone();
+        let layout = self.layout.clone();
         let dtype = self.meta.dtype;
         let shard = self.shards.as_ref().and_then(|s| s.of(&array, &ranges));
         ctx.compute(move || {
@@ -480,15 +472,16 @@ impl Array for Zarr {
                 Some(cache) => array.retrieve_array_subset_sharded_opt::<ArrayD<T>>(cache, &subset, &options),
                 None => array.retrieve_array_subset::<ArrayD<T>>(&subset),
             }
-            .map(Volume::from)
+            .map(|a| Volume::from(layout.to_served(a)))
             .map_err(|e| EvalError::from_storage(&e)))
         })
         .await
     }
 
     fn raw_chunks(&self) -> Option<&dyn RawChunks> {
-        // A sharded array is served by its inner chunks: not the stored objects.
-        self.shards.is_none().then_some(self as &dyn RawChunks)
+        // A sharded, permuted, reduced or N5 array has no stored chunks in the served
+        // layout: its chunks are computed.
+        (self.passthrough && self.shards.is_none()).then_some(self as &dyn RawChunks)
     }
 }
 
@@ -534,11 +527,19 @@ mod tests {
         assert_eq!(g.voxel_size, Coord::from([4, 4, 4]));
         let default4 = validate_geometry(&found(None, None, None), None, &[2, 5, 5, 5]).unwrap();
         assert_eq!(default4.num_channels, Some(2));
+        // A channel axis anywhere is moved first.
+        let zcyx = validate_geometry(
+            &found(Some(&["z", "c", "y", "x"]), None, None),
+            None,
+            &[1, 2, 3, 4],
+        )
+        .unwrap();
+        assert_eq!(zcyx.num_channels, Some(2));
         assert!(
             validate_geometry(
-                &found(Some(&["z", "c", "y", "x"]), None, None),
+                &found(Some(&["a", "c", "y", "x"]), None, None),
                 None,
-                &[1, 2, 3, 4]
+                &[2, 2, 3, 4]
             )
             .is_err()
         );

@@ -4,6 +4,7 @@
 //! registration and at every read, not only when a config is checked.
 
 pub mod local;
+pub mod n5;
 pub mod remote;
 
 use std::fs::File;

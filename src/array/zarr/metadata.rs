@@ -1,7 +1,9 @@
 //! Where a zarr array's geometry comes from (`spec/arrays.md`, "zarr"): OME-NGFF
 //! `multiscales` on a parent group first, else per-key attributes on the array, then on
-//! its parent group (`voxel_size` | `resolution` | `scale`, `offset`, `axis_names` |
-//! `axes`, `units`).
+//! its parent group (`voxel_size` | `resolution` | `scale` | `pixelResolution`, `offset`,
+//! `axis_names` | `axes`, `units`). An array with N5's `downsamplingFactors` and no voxel
+//! size of its own gets its parent's voxel size times the factors. Lists are in stored
+//! axis order (x first for N5).
 
 use serde_json::{Map, Value};
 
@@ -62,13 +64,36 @@ pub fn find_geometry(array: &NodeAttrs, ancestors: &[NodeAttrs]) -> FoundGeometr
         }?;
         keys.iter().find_map(|k| node.attrs.get(*k))
     };
+    let own_size = VOXEL_SIZE.iter().find_map(|k| array.attrs.get(*k));
+    let mut voxel_size = lookup(&VOXEL_SIZE).and_then(resolution);
+    if own_size.is_none()
+        && let (Some(vs), Some(f)) = (
+            &voxel_size,
+            array.attrs.get("downsamplingFactors").and_then(numbers),
+        )
+        && vs.len() == f.len()
+    {
+        voxel_size = Some(vs.iter().zip(&f).map(|(a, b)| a * b).collect());
+    }
+    let pixel_unit = || {
+        let p = lookup(&["pixelResolution"])?;
+        let n = p.get("dimensions").and_then(Value::as_array)?.len();
+        Some(vec![p.get("unit")?.as_str()?.to_owned(); n])
+    };
     FoundGeometry {
         axes: lookup(&["axis_names", "axes"]).and_then(strings),
-        voxel_size: lookup(&["voxel_size", "resolution", "scale"]).and_then(numbers),
+        voxel_size,
         offset: lookup(&["offset"]).and_then(numbers),
-        units: lookup(&["units"]).and_then(strings),
+        units: lookup(&["units"]).and_then(strings).or_else(pixel_unit),
         origin: "attributes",
     }
+}
+
+const VOXEL_SIZE: [&str; 4] = ["voxel_size", "resolution", "scale", "pixelResolution"];
+
+/// A voxel size: a list, or N5's `{"dimensions": [...], "unit": ...}`.
+fn resolution(v: &Value) -> Option<Vec<f64>> {
+    numbers(v).or_else(|| numbers(v.get("dimensions")?))
 }
 
 /// OME-NGFF 0.4 (`multiscales` at the top) or 0.5 (under `ome`), when a dataset entry's
@@ -116,9 +141,9 @@ fn ome_geometry(group: &NodeAttrs, array_path: &str) -> Option<FoundGeometry> {
         }
         let axes_json = ms.get("axes").and_then(Value::as_array);
         let axes = ms.get("axes").and_then(strings);
+        // One per axis; the axis layout keeps the spatial ones.
         let units = axes_json.map(|a| {
             a.iter()
-                .filter(|ax| ax.get("type").and_then(Value::as_str) != Some("channel"))
                 .map(|ax| {
                     ax.get("unit")
                         .and_then(Value::as_str)
@@ -189,6 +214,25 @@ mod tests {
             find_geometry(&other, &[group]).voxel_size,
             Some(vec![2.0; 3])
         );
+    }
+
+    #[test]
+    fn n5_pixel_resolution_and_downsampling_factors() {
+        let group = node(
+            "raw",
+            json!({"resolution": [4, 8, 40], "downsamplingFactors": [[1, 1, 1], [2, 2, 1]]}),
+        );
+        let s1 = node("raw/s1", json!({"downsamplingFactors": [2, 2, 1]}));
+        let g = find_geometry(&s1, std::slice::from_ref(&group));
+        assert_eq!(g.voxel_size, Some(vec![8.0, 16.0, 40.0]));
+        let own = node(
+            "raw/s1",
+            json!({"downsamplingFactors": [2, 2, 1],
+            "pixelResolution": {"dimensions": [8, 16, 40], "unit": "nm"}}),
+        );
+        let g = find_geometry(&own, &[group]);
+        assert_eq!(g.voxel_size, Some(vec![8.0, 16.0, 40.0]));
+        assert_eq!(g.units, Some(vec!["nm".to_owned(); 3]));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::eval::ReadCtx;
 use crate::http::budget::ResponseBudget;
 use crate::http::layers::{self, REQUEST_ID};
+use crate::http::listener;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::settings::Settings;
@@ -288,22 +289,38 @@ pub async fn load(state: &AppState) -> Result<(), String> {
 /// Start-up failures (bad settings, port in use, invalid preload).
 pub async fn run(settings: Settings) -> Result<(), String> {
     let listen = settings.listen;
+    let limits = conn_limits(&settings);
+    listener::raise_fd_limit(settings.max_connections);
     let state = build_state(settings)?;
-    let listener = tokio::net::TcpListener::bind(listen)
+    let tcp = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     tracing::info!(address = %listen, "listening");
-    let server = tokio::spawn(
-        axum::serve(listener, app(state.clone()))
-            .with_graceful_shutdown(shutdown_signal())
-            .into_future(),
-    );
+    let server = tokio::spawn(listener::serve(
+        tcp,
+        app(state.clone()),
+        limits,
+        shutdown_signal(),
+    ));
     if let Err(e) = load(&state).await {
         server.abort();
         return Err(e);
     }
-    server
-        .await
-        .map_err(|e| format!("server task failed: {e}"))?
-        .map_err(|e| format!("server failed: {e}"))
+    server.await.map_err(|e| format!("server task failed: {e}"))
+}
+
+/// The connection limits in `settings` (timeouts of at least one second).
+#[must_use]
+pub fn conn_limits(settings: &Settings) -> listener::ConnLimits {
+    let secs = |s: u64| Duration::from_secs(s.max(1));
+    listener::ConnLimits {
+        header_timeout: secs(settings.header_timeout),
+        idle_timeout: secs(settings.idle_timeout),
+        max_connections: settings.max_connections.max(1),
+        drain: secs(
+            settings
+                .request_timeout
+                .saturating_add(settings.idle_timeout),
+        ),
+    }
 }

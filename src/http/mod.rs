@@ -5,4 +5,5 @@ pub mod budget;
 pub mod cache_headers;
 pub mod extract;
 pub mod layers;
+pub mod listener;
 pub mod roi_query;

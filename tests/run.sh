@@ -60,6 +60,21 @@ else
   record chromium installed $((SECONDS - t))
 fi
 
+# 2b. formatting and lints (each counted as one test)
+for check in fmt clippy; do
+  t=$SECONDS
+  case $check in
+    fmt) cmd=(cargo fmt --check) ;;
+    clippy) cmd=(cargo clippy --all-targets -- -D warnings) ;;
+  esac
+  if "${cmd[@]}" > "$OUT/$check.log" 2>&1; then
+    PASSED=$((PASSED + 1)); record "$check" ok $((SECONDS - t))
+  else
+    FAILED=$((FAILED + 1)); record "$check" FAILED $((SECONDS - t)) "see $OUT/$check.log"
+    tail -n 40 "$OUT/$check.log"
+  fi
+done
+
 # 3. every Rust test
 t=$SECONDS
 set +e

@@ -103,6 +103,7 @@ impl Error {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 EvalError::Confined(_) => StatusCode::FORBIDDEN,
+                EvalError::NotStored(_) => StatusCode::NOT_FOUND,
                 EvalError::Limit(e) => limit_status(e.limit),
                 EvalError::Storage(_) | EvalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -131,6 +132,7 @@ impl Error {
                 EvalError::BadRequest(_) => "bad-request",
                 EvalError::Storage(_) => "storage",
                 EvalError::Confined(_) => "outside-data-root",
+                EvalError::NotStored(_) => "not-found",
                 EvalError::Limit(_) => "limit-exceeded",
                 EvalError::UpstreamBad { .. } => "upstream-bad-gateway",
                 EvalError::UpstreamTimeout { .. } => "upstream-timeout",

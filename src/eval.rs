@@ -42,6 +42,9 @@ pub enum EvalError {
     /// A request parameter is invalid (message says which and why).
     #[error("{0}")]
     BadRequest(String),
+    /// A chunk the store does not hold (its voxels are the fill value).
+    #[error("{0}")]
+    NotStored(String),
     /// Stored data could not be read or decoded.
     #[error("reading stored data failed: {0}")]
     Storage(String),

@@ -348,6 +348,13 @@ impl Zarr {
             .map_err(|r| bad("dataset", r))?;
         let shape = array.shape().to_vec();
         let mut found = find_geometry(&own, &ancestors);
+        if found.axes.is_none() {
+            // Zarr v3's own `dimension_names` (tensorstore, zarr-python) when every axis has one.
+            found.axes = array
+                .dimension_names()
+                .as_ref()
+                .and_then(|names| names.iter().cloned().collect::<Option<Vec<String>>>());
+        }
         let axes = n5::stored_axes(is_n5, cfg.axes.as_deref(), &mut found, shape.len());
         let geo = validate_geometry(&found, axes.as_deref(), &shape).map_err(|r| {
             let field = if cfg.axes.is_some() {

@@ -530,7 +530,7 @@ async fn serve_key(
         && passes_through(state, &array, version).await
     {
         check_chunk(idx, &root_geometry(m))?;
-        let (body, etag) = stored_chunk(&array, idx.clone()).await?;
+        let (body, etag) = stored_chunk(&state.ctx, &array, idx.clone()).await?;
         return chunk_response(headers, body, etag, m);
     }
     let pyr = Pyramid::for_array(&array);
@@ -578,25 +578,40 @@ async fn serve_key(
     }
 }
 
-/// The stored bytes of a chunk, untouched, with an ETag from their content.
-async fn stored_chunk(array: &ArrayRef, idx: Vec<u64>) -> Result<(Bytes, String)> {
-    let array = array.clone();
-    let read_idx = idx.clone();
-    let stored = tokio::task::spawn_blocking(move || match array.raw_chunks() {
-        Some(raw) => raw.chunk_bytes(&read_idx),
-        None => Err(EvalError::Internal(
-            "pass-through without stored chunks".into(),
-        )),
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("chunk read task failed: {e}")))??;
-    let bytes = stored.ok_or_else(|| {
-        Error::NotFound(format!(
-            "chunk {idx:?} is not stored; its voxels are the fill value"
-        ))
-    })?;
+/// The stored bytes of a chunk, untouched, with an ETag from their content; kept in the
+/// chunk cache, so a hot chunk of a remote store costs no upstream request.
+async fn stored_chunk(ctx: &ReadCtx, array: &ArrayRef, idx: Vec<u64>) -> Result<(Bytes, String)> {
+    let coord = Coord::new(
+        idx.iter()
+            .map(|&i| i64::try_from(i).unwrap_or(i64::MAX))
+            .collect(),
+    );
+    let key = ChunkKey::of(array.meta(), 0, Variant::Encoded("stored"), coord);
+    let (read_array, read_idx, shown) = (array.clone(), idx.clone(), idx.clone());
+    let cached = ctx
+        .cache
+        .get_or_compute(key, async move {
+            let stored = tokio::task::spawn_blocking(move || match read_array.raw_chunks() {
+                Some(raw) => raw.chunk_bytes(&read_idx),
+                None => Err(EvalError::Internal(
+                    "pass-through without stored chunks".into(),
+                )),
+            })
+            .await
+            .map_err(|e| EvalError::Internal(format!("chunk read task failed: {e}")))??;
+            let bytes = stored.ok_or_else(|| {
+                EvalError::NotStored(format!(
+                    "chunk {shown:?} is not stored; its voxels are the fill value"
+                ))
+            })?;
+            Ok(Cached::Bytes(Bytes::from(bytes)))
+        })
+        .await?;
+    let Cached::Bytes(bytes) = cached else {
+        return Err(Error::Internal("a stored chunk cached as voxels".into()));
+    };
     let etag = format!("{:016x}-{}", xxh3_64(&bytes), bytes.len());
-    Ok((Bytes::from(bytes), etag))
+    Ok((bytes, etag))
 }
 
 /// `GET /v1/arrays/{name}/ome-zarr/{*key}` and `.../ome-zarr2/{*key}`: the array as an

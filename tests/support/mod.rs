@@ -10,6 +10,7 @@
 
 pub mod fake_dvid;
 pub mod golden_cases;
+pub mod stores;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -262,3 +262,55 @@ async fn sharded_zarr_is_read_by_inner_chunks_locally_over_http_and_from_s3() {
         assert_eq!(chunk.status(), 200, "{name}: zarr view of an inner chunk");
     }
 }
+
+/// An S3 endpoint that refuses every request as S3 does for a wrong secret.
+async fn refusing_s3() -> (String, tokio::task::JoinHandle<()>) {
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            [("content-type", "application/xml")],
+            "<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request \
+             signature we calculated does not match the signature you provided.</Message></Error>",
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_a_problem_that_never_shows_the_secret() {
+    let (endpoint, _task) = refusing_s3().await;
+    let secret = "wJalrXUtnFEMI-not-the-right-secret";
+    let options: Vec<(String, String)> = [
+        ("aws_endpoint", endpoint.as_str()),
+        ("aws_access_key_id", "AKIAWRONGKEY0000"),
+        ("aws_secret_access_key", secret),
+        ("aws_region", "us-east-1"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .to_vec();
+    let s = TestServer::start_with(&golden_dir(), move |c| {
+        c.allow_remote = vec!["s3://locked".into()];
+        c.store_options = options;
+    })
+    .await;
+    let config =
+        json!({"type": "zarr", "file_name": "s3://locked/data/raw.zarr", "dataset": "raw"});
+    let resp = s.put_json("/v1/arrays/locked", &config).await;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    assert!(matches!(status, 422 | 502), "{status} {text}");
+    assert!(
+        text.contains("s3://locked") || text.contains("raw"),
+        "{text}"
+    );
+    assert!(!text.contains(secret), "the secret leaked: {text}");
+    let metrics = s.get("/metrics").await.text().await.unwrap();
+    assert!(!metrics.contains(secret));
+    let listed = s.get("/v1/arrays").await.text().await.unwrap();
+    assert!(!listed.contains(secret));
+}

@@ -314,3 +314,32 @@ async fn wrong_credentials_are_a_problem_that_never_shows_the_secret() {
     let listed = s.get("/v1/arrays").await.text().await.unwrap();
     assert!(!listed.contains(secret));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_pass_through_chunk_costs_no_upstream_request() {
+    let files = FileServer::start(golden_dir(), "127.0.0.1:0".parse().unwrap()).await;
+    let base = files.url();
+    let b = base.clone();
+    let s = TestServer::start_with(&golden_dir(), move |c| c.allow_remote = vec![b]).await;
+    s.register(
+        "raw",
+        &json!({"type": "zarr", "name": "raw", "file_name": format!("{base}/data/raw.zarr"), "dataset": "raw"}),
+    )
+    .await;
+    let stored = std::fs::read(golden_dir().join("data/raw.zarr/raw/1.0.2")).unwrap();
+    let before = files.hits.load(Ordering::Relaxed);
+    for round in 0..3 {
+        let r = s.get("/v1/arrays/raw/zarr2/1.0.2").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.bytes().await.unwrap().to_vec(),
+            stored,
+            "round {round}: the stored bytes"
+        );
+    }
+    assert_eq!(
+        files.hits.load(Ordering::Relaxed) - before,
+        1,
+        "one upstream GET for three reads"
+    );
+}

@@ -218,6 +218,16 @@ async fn sigterm_shuts_down_gracefully_with_json_logs_and_no_token() {
             .iter()
             .any(|l| l["message"].as_str().unwrap_or("").contains("shutdown"))
     );
+    // Start-up readiness probes (503 while loading), a refused token and a clean
+    // shutdown are normal operation: nothing at WARN or ERROR.
+    let loud: Vec<&Value> = lines
+        .iter()
+        .filter(|l| matches!(l["level"].as_str(), Some("WARN" | "ERROR")))
+        .collect();
+    assert!(
+        loud.is_empty(),
+        "warnings or errors in a normal run: {loud:?}"
+    );
 }
 
 #[tokio::test]

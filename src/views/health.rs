@@ -4,7 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::error::{Error, Result};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::problem_response;
 use crate::server::AppState;
 
 /// Liveness: always 200 while the process serves requests.
@@ -12,16 +15,17 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: 200 once start-up (registry, demo, `--config`) is complete, else 503.
-///
-/// # Errors
-/// [`Error::Unavailable`] while loading.
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>> {
+/// Readiness: 200 once start-up (registry, demo, `--config`) is complete, else a 503
+/// problem. Probes during start-up are expected: they are not logged as failures.
+pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.registry.is_ready() {
-        Ok(Json(
-            json!({"status": "ready", "arrays": state.registry.list().len()}),
-        ))
+        Json(json!({"status": "ready", "arrays": state.registry.list().len()})).into_response()
     } else {
-        Err(Error::Unavailable("the registry is still loading".into()))
+        problem_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the registry is still loading",
+            None,
+        )
     }
 }

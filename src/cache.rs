@@ -18,46 +18,63 @@ use crate::geometry::Coord;
 use crate::metrics::Metrics;
 use crate::volume::Volume;
 
-/// What a cached chunk holds.
+/// Names an encoding of chunks (chosen by whoever encodes: `zarr3-zstd`, `cseg`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Variant {
-    /// Decoded voxels of the array's output.
+pub struct EncodingId(pub &'static str);
+
+/// What an entry holds: decoded voxels, or bytes of one encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
     Data,
-    /// Encoded bytes for a view, named by the view's format (`zarr3-zstd`, `cseg`, ...).
-    Encoded(&'static str),
+    Encoded(EncodingId),
 }
 
-/// Identifies one chunk: the resolved config, the multiscale level, the variant and
-/// the grid cell.
+/// Identifies one cached entry: the array (hash of its resolved config), what it holds
+/// and where (a grid cell, or a voxel box for encoded chunks).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChunkKey {
-    /// Hash of the array's fully resolved config.
-    pub hash: ConfigHash,
-    /// Multiscale level (0 = the array itself).
-    pub scale: u32,
-    /// Decoded data or an encoding of it.
-    pub variant: Variant,
-    /// Grid cell indices.
-    pub idx: Coord,
+    hash: ConfigHash,
+    kind: Kind,
+    idx: Coord,
     /// Seconds the entry may live (data that can change upstream), `None` = until evicted.
-    pub ttl_secs: Option<u32>,
+    ttl_secs: Option<u32>,
 }
 
-impl ChunkKey {
-    /// The key of chunk `idx` of an array: its config hash, and a time to live when the
-    /// array's data may change upstream ([`Freshness::MaxAge`]).
+/// The key of decoded voxels; its entries always hold a volume.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DataKey(ChunkKey);
+
+/// The key of encoded bytes; its entries always hold bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EncodedKey(ChunkKey);
+
+fn key(meta: &Metadata, kind: Kind, idx: Coord) -> ChunkKey {
+    ChunkKey {
+        hash: meta.hash,
+        kind,
+        idx,
+        ttl_secs: match meta.freshness {
+            Freshness::MaxAge(s) => Some(s),
+            Freshness::Revalidate | Freshness::Immutable => None,
+        },
+    }
+}
+
+impl DataKey {
+    /// Grid cell `idx` of the array with `meta` (a time to live when its data may change
+    /// upstream, [`Freshness::MaxAge`]).
     #[must_use]
-    pub fn of(meta: &Metadata, scale: u32, variant: Variant, idx: Coord) -> Self {
-        Self {
-            hash: meta.hash,
-            scale,
-            variant,
-            idx,
-            ttl_secs: match meta.freshness {
-                Freshness::MaxAge(s) => Some(s),
-                Freshness::Revalidate | Freshness::Immutable => None,
-            },
-        }
+    pub fn of(meta: &Metadata, idx: Coord) -> Self {
+        Self(key(meta, Kind::Data, idx))
+    }
+}
+
+impl EncodedKey {
+    /// The chunk at `at` (a grid cell or a voxel box) of the array with `meta`, encoded
+    /// as `encoding`.
+    #[must_use]
+    pub fn of(meta: &Metadata, encoding: EncodingId, at: Coord) -> Self {
+        Self(key(meta, Kind::Encoded(encoding), at))
     }
 }
 
@@ -75,9 +92,9 @@ impl Expiry<ChunkKey, Cached> for KeyTtl {
     }
 }
 
-/// A cached value.
+/// A cached value; which one follows from the key's kind.
 #[derive(Debug, Clone)]
-pub enum Cached {
+enum Cached {
     /// Decoded voxels.
     Volume(Arc<Volume>),
     /// Encoded bytes.
@@ -121,12 +138,42 @@ impl ChunkCache {
         Self { inner, metrics }
     }
 
-    /// The cached value for `key`, or the result of `init`, computed once however many
+    /// The voxels for `key`, or the result of `init`, computed once however many
     /// callers ask at the same time. Errors are returned to every waiter and not stored.
     ///
     /// # Errors
     /// The error `init` returned.
-    pub async fn get_or_compute<F>(&self, key: ChunkKey, init: F) -> Result<Cached, EvalError>
+    pub async fn volume<F>(&self, key: DataKey, init: F) -> Result<Arc<Volume>, EvalError>
+    where
+        F: Future<Output = Result<Arc<Volume>, EvalError>>,
+    {
+        match self
+            .get_or_compute(key.0, async { init.await.map(Cached::Volume) })
+            .await?
+        {
+            Cached::Volume(v) => Ok(v),
+            Cached::Bytes(_) => Err(mixed()),
+        }
+    }
+
+    /// The encoded bytes for `key`, or the result of `init`, as [`ChunkCache::volume`].
+    ///
+    /// # Errors
+    /// The error `init` returned.
+    pub async fn bytes<F>(&self, key: EncodedKey, init: F) -> Result<Bytes, EvalError>
+    where
+        F: Future<Output = Result<Bytes, EvalError>>,
+    {
+        match self
+            .get_or_compute(key.0, async { init.await.map(Cached::Bytes) })
+            .await?
+        {
+            Cached::Bytes(b) => Ok(b),
+            Cached::Volume(_) => Err(mixed()),
+        }
+    }
+
+    async fn get_or_compute<F>(&self, key: ChunkKey, init: F) -> Result<Cached, EvalError>
     where
         F: Future<Output = Result<Cached, EvalError>>,
     {
@@ -158,37 +205,46 @@ impl ChunkCache {
     }
 }
 
+/// A data key holding bytes or an encoded key holding voxels: impossible, since
+/// [`DataKey`] and [`EncodedKey`] differ in kind.
+fn mixed() -> EvalError {
+    EvalError::Internal("a cache key of one kind held a value of another".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dtype::DType;
 
-    fn key(i: i64) -> ChunkKey {
-        ChunkKey {
+    fn key(i: i64, ttl_secs: Option<u32>) -> DataKey {
+        DataKey(ChunkKey {
             hash: ConfigHash([1; 16]),
-            scale: 0,
-            variant: Variant::Data,
+            kind: Kind::Data,
             idx: Coord::from([i]),
-            ttl_secs: None,
-        }
+            ttl_secs,
+        })
+    }
+
+    fn vol(v: u8, n: usize) -> Arc<Volume> {
+        Arc::new(Volume::full(DType::U8, &[n], &v.to_string()).unwrap())
     }
 
     #[tokio::test]
     async fn errors_are_not_cached_and_values_are() {
         let cache = ChunkCache::new(1 << 20, Arc::new(Metrics::new()));
         let err = cache
-            .get_or_compute(key(0), async { Err(EvalError::Storage("disk".into())) })
+            .volume(key(0, None), async {
+                Err(EvalError::Storage("disk".into()))
+            })
             .await;
         assert!(matches!(err, Err(EvalError::Storage(_))));
         let ok = cache
-            .get_or_compute(key(0), async {
-                Ok(Cached::Volume(Arc::new(Volume::zeros(DType::U8, &[4]))))
-            })
+            .volume(key(0, None), async { Ok(vol(0, 4)) })
             .await
             .unwrap();
-        assert!(matches!(ok, Cached::Volume(v) if v.len() == 4));
+        assert_eq!(ok.len(), 4);
         let again = cache
-            .get_or_compute(key(0), async {
+            .volume(key(0, None), async {
                 Err(EvalError::Storage("must not run".into()))
             })
             .await;
@@ -196,24 +252,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn data_and_encoded_entries_of_one_cell_are_apart() {
+        let cache = ChunkCache::new(1 << 20, Arc::new(Metrics::new()));
+        let data = key(3, None);
+        let encoded = EncodedKey(ChunkKey {
+            kind: Kind::Encoded(EncodingId("test")),
+            ..data.0.clone()
+        });
+        cache
+            .volume(data.clone(), async { Ok(vol(7, 2)) })
+            .await
+            .unwrap();
+        let b = cache
+            .bytes(encoded, async { Ok(Bytes::from_static(b"xy")) })
+            .await
+            .unwrap();
+        assert_eq!(&b[..], b"xy");
+        let v = cache
+            .volume(data, async {
+                Err(EvalError::Storage("must not run".into()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(v.to_le_bytes(), [7, 7]);
+    }
+
+    #[tokio::test]
     async fn keys_with_a_ttl_expire() {
         let cache = ChunkCache::new(1 << 20, Arc::new(Metrics::new()));
-        let mut k = key(7);
-        k.ttl_secs = Some(1);
-        let fill = |v: u8| async move {
-            Ok(Cached::Volume(Arc::new(
-                Volume::full(DType::U8, &[1], &v.to_string()).unwrap(),
-            )))
-        };
-        cache.get_or_compute(k.clone(), fill(1)).await.unwrap();
-        let same = cache.get_or_compute(k.clone(), fill(2)).await.unwrap();
-        assert!(matches!(same, Cached::Volume(v) if v.to_le_bytes() == [1]));
+        let k = key(7, Some(1));
+        cache
+            .volume(k.clone(), async { Ok(vol(1, 1)) })
+            .await
+            .unwrap();
+        let same = cache
+            .volume(k.clone(), async { Ok(vol(2, 1)) })
+            .await
+            .unwrap();
+        assert_eq!(same.to_le_bytes(), [1]);
         tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-        let fresh = cache.get_or_compute(k, fill(3)).await.unwrap();
-        assert!(
-            matches!(fresh, Cached::Volume(v) if v.to_le_bytes() == [3]),
-            "an expired entry was served"
-        );
+        let fresh = cache.volume(k, async { Ok(vol(3, 1)) }).await.unwrap();
+        assert_eq!(fresh.to_le_bytes(), [3], "an expired entry was served");
     }
 
     #[tokio::test]
@@ -222,9 +301,7 @@ mod tests {
         let cache = ChunkCache::new(budget, Arc::new(Metrics::new()));
         for i in 0..64 {
             cache
-                .get_or_compute(key(i), async {
-                    Ok(Cached::Volume(Arc::new(Volume::zeros(DType::U8, &[4096]))))
-                })
+                .volume(key(i, None), async { Ok(vol(0, 4096)) })
                 .await
                 .unwrap();
         }

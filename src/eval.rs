@@ -9,9 +9,12 @@ use futures::{StreamExt, TryStreamExt, stream};
 use thiserror::Error;
 
 use crate::array::ArrayRef;
-use crate::cache::{Cached, ChunkCache, ChunkKey, Variant};
+use bytes::Bytes;
+
+use crate::cache::{ChunkCache, DataKey, EncodedKey, EncodingId};
 use crate::compute::Compute;
-use crate::geometry::{Coord, Roi};
+use crate::geometry::{Box3, Coord, Roi};
+use crate::levels::Levels;
 use crate::limits::{Limits, volume_bytes};
 use crate::metrics::Metrics;
 use crate::volume::Volume;
@@ -177,27 +180,110 @@ impl ReadCtx {
     /// Whatever the array's read returns.
     pub async fn chunk(&self, array: &ArrayRef, idx: &Coord) -> Result<Arc<Volume>, EvalError> {
         let m = array.meta();
-        let key = ChunkKey::of(m, 0, Variant::Data, idx.clone());
+        let key = DataKey::of(m, idx.clone());
         let roi = m.grid.chunk_roi(idx).intersect(&m.roi);
         self.limits
             .chunk_bytes(volume_bytes(&m.volume_shape(&roi), m.dtype.size()))?;
-        let cached = self
-            .cache
-            .get_or_compute(key, async {
+        self.cache
+            .volume(key, async {
                 if roi.is_empty() {
                     return Err(EvalError::BadRequest(format!(
                         "chunk {idx} lies outside the array ROI {}",
                         m.roi
                     )));
                 }
-                Ok(Cached::Volume(Arc::new(self.evaluate(array, &roi).await?)))
+                Ok(Arc::new(self.evaluate(array, &roi).await?))
             })
-            .await?;
-        match cached {
-            Cached::Volume(v) => Ok(v),
-            Cached::Bytes(_) => Err(EvalError::Internal("data chunk cached as bytes".into())),
-        }
+            .await
     }
+}
+
+/// Turns the voxels of one chunk into the bytes a view serves.
+pub trait Encoder: Send + Sync + 'static {
+    /// Names the encoding, with every parameter that changes the bytes (a cache key).
+    fn id(&self) -> &'static str;
+
+    /// The bytes of `v`, a chunk of the view.
+    ///
+    /// # Errors
+    /// When `v` cannot be encoded this way.
+    fn encode(&self, v: &Volume) -> Result<Vec<u8>, EvalError>;
+}
+
+/// The chunk `roi` (world units, inside the array) of `array`, encoded by `encoder`
+/// on the compute pool and cached.
+///
+/// # Errors
+/// Read, compute or encoding failures.
+pub async fn encoded_chunk<E: Encoder + Clone>(
+    ctx: &ReadCtx,
+    array: &ArrayRef,
+    roi: &Roi,
+    encoder: E,
+) -> Result<Bytes, EvalError> {
+    let at = Coord::new(roi.offset.iter().chain(roi.shape.iter()).copied().collect());
+    let key = EncodedKey::of(array.meta(), EncodingId(encoder.id()), at);
+    ctx.cache
+        .bytes(key, async {
+            let v = read_roi_shared(ctx, array, roi, None).await?;
+            let bytes = ctx.compute(move || encoder.encode(&v)).await?;
+            Ok(Bytes::from(bytes))
+        })
+        .await
+}
+
+/// The chunk `b` (voxels) of level `k`, encoded as [`encoded_chunk`].
+///
+/// # Errors
+/// An unknown level, or as [`encoded_chunk`].
+pub async fn encoded_level_chunk<E: Encoder + Clone>(
+    ctx: &ReadCtx,
+    levels: &Levels,
+    k: usize,
+    b: Box3,
+    encoder: E,
+) -> Result<Bytes, EvalError> {
+    let level = levels
+        .level(k)
+        .ok_or_else(|| EvalError::BadRequest(format!("no level s{k}")))?;
+    encoded_chunk(ctx, &level.array, &levels.world_roi(level, b), encoder).await
+}
+
+/// The stored bytes of chunk `idx` (all axes) of a bare zarr source, untouched, kept
+/// in the chunk cache (a hot chunk of a remote store costs no upstream request).
+///
+/// # Errors
+/// [`EvalError::NotStored`] for a chunk the store does not hold; read failures.
+pub async fn stored_chunk(
+    ctx: &ReadCtx,
+    array: &ArrayRef,
+    idx: &[u64],
+) -> Result<Bytes, EvalError> {
+    let at = Coord::new(
+        idx.iter()
+            .map(|&i| i64::try_from(i).unwrap_or(i64::MAX))
+            .collect(),
+    );
+    let key = EncodedKey::of(array.meta(), EncodingId("stored"), at);
+    let (array, idx) = (array.clone(), idx.to_vec());
+    ctx.cache
+        .bytes(key, async move {
+            let shown = idx.clone();
+            let stored = tokio::task::spawn_blocking(move || match array.raw_chunks() {
+                Some(raw) => raw.chunk_bytes(&idx),
+                None => Err(EvalError::Internal(
+                    "pass-through without stored chunks".into(),
+                )),
+            })
+            .await
+            .map_err(|e| EvalError::Internal(format!("chunk read task failed: {e}")))??;
+            stored.map(Bytes::from).ok_or_else(|| {
+                EvalError::NotStored(format!(
+                    "chunk {shown:?} is not stored; its voxels are the fill value"
+                ))
+            })
+        })
+        .await
 }
 
 /// Checks that `roi` is on the voxel grid of `array`.

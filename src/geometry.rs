@@ -362,6 +362,38 @@ impl Roi {
     }
 }
 
+/// A half-open 3-D box of absolute voxel indices `[begin, end)`, z,y,x: one level's
+/// voxels, a chunk of a view, or the input a reduction reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Box3 {
+    /// First voxel.
+    pub begin: [i64; 3],
+    /// One past the last voxel.
+    pub end: [i64; 3],
+}
+
+impl Box3 {
+    /// Extent per axis (0 where empty).
+    #[must_use]
+    pub fn shape(&self) -> [usize; 3] {
+        [0, 1, 2].map(|d| usize::try_from(self.end[d] - self.begin[d]).unwrap_or(0))
+    }
+
+    /// The overlap of two boxes (possibly empty).
+    #[must_use]
+    pub fn intersect(&self, other: &Box3) -> Box3 {
+        let begin = [0, 1, 2].map(|d| self.begin[d].max(other.begin[d]));
+        let end = [0, 1, 2].map(|d| self.end[d].min(other.end[d]).max(begin[d]));
+        Box3 { begin, end }
+    }
+
+    /// True when the boxes share no voxel.
+    #[must_use]
+    pub fn is_disjoint(&self, other: &Box3) -> bool {
+        (0..3).any(|d| self.end[d] <= other.begin[d] || self.begin[d] >= other.end[d])
+    }
+}
+
 impl fmt::Debug for Roi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{self}")

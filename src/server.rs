@@ -44,8 +44,6 @@ pub struct AppState {
     pub admin_token: Option<Arc<str>>,
     /// Bytes of ROI responses in flight (`--max-inflight-bytes`).
     pub budget: ResponseBudget,
-    /// Whether an array's zarr view passes stored chunks through, per (config, v3).
-    pub passthrough: moka::future::Cache<(crate::array::ConfigHash, bool), bool>,
 }
 
 /// One route: method, path template and handler.
@@ -238,7 +236,6 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         settings: Arc::new(settings),
         metrics,
         admin_token,
-        passthrough: moka::future::Cache::new(4096),
     })
 }
 

@@ -239,6 +239,17 @@ impl Volume {
         }
     }
 
+    /// The same elements in another shape of equal length (C order).
+    ///
+    /// # Errors
+    /// When the lengths differ.
+    pub fn reshaped(self, shape: &[usize]) -> Result<Volume, String> {
+        with_volume!(self, a => a
+            .into_shape_with_order(IxDyn(shape))
+            .map(Volume::from)
+            .map_err(|e| format!("cannot reshape to {shape:?}: {e}")))
+    }
+
     /// Copies `src` into this volume with its first element at `at` (all axes).
     ///
     /// # Errors

@@ -21,13 +21,16 @@ use crate::grid::ChunkGrid;
 use crate::volume::Volume;
 
 pub mod binarize;
+pub mod cast;
 pub mod concat;
 pub mod config;
 pub mod constant;
 pub mod crop;
+pub mod downsample;
 pub mod dummy;
 pub mod dvid;
 pub mod intensities;
+pub mod leveled;
 pub mod logical_or;
 pub mod merge_instances;
 pub mod missing_annotations_mask;
@@ -186,26 +189,14 @@ impl Metadata {
 
 /// Stored, still-encoded chunks of a bare zarr source, for pass-through serving.
 pub trait RawChunks: Send + Sync + fmt::Debug {
-    /// The stored zarr metadata document (v2 `.zarray` or v3 `zarr.json`) as JSON.
-    fn stored_metadata(&self) -> &StoredZarr;
+    /// The stored array metadata rewritten for the v3 (`true`) or v2 zarr view, when
+    /// that view can serve the stored chunks (decided when the array was opened).
+    fn view_document(&self, v3: bool) -> Option<&Value>;
     /// The stored bytes of the chunk at grid indices `idx` (all axes), `None` if absent.
     ///
     /// # Errors
     /// When the store cannot be read.
     fn chunk_bytes(&self, idx: &[u64]) -> Result<Option<Vec<u8>>, EvalError>;
-}
-
-/// The on-disk description of a zarr array, as the pass-through views need it.
-#[derive(Debug, Clone, Serialize)]
-pub struct StoredZarr {
-    /// 2 or 3.
-    pub zarr_format: u8,
-    /// The array metadata document as stored.
-    pub document: Value,
-    /// Chunk shape, all axes.
-    pub chunk_shape: Vec<u64>,
-    /// Array shape, all axes.
-    pub shape: Vec<u64>,
 }
 
 /// An array: metadata plus a read of any voxel-aligned ROI inside it.
@@ -231,9 +222,10 @@ pub trait Array: Send + Sync + fmt::Debug {
         None
     }
 
-    /// Coarser levels the source stores itself (e.g. DVID labelmap scales), finest
-    /// first, each 2× coarser than the one before on every axis it halves; views use
-    /// them instead of computing a pyramid. Empty for most arrays.
+    /// Coarser levels the storage holds (DVID labelmap scales, an OME-NGFF group's
+    /// `s1..sN`, a value-wise wrapper over its sources' stored levels), finest first,
+    /// each a whole factor coarser than the one before; [`crate::levels::Levels`] uses
+    /// them instead of computing those levels. Empty for most arrays.
     fn stored_levels(&self) -> Vec<ArrayRef> {
         Vec::new()
     }

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::config::{NodeConfig, NodeOptions, SourceConfig, TypedConfig};
+use super::leveled::Leveled;
 use super::{
     ArrayRef, ConfigHash, FieldProblem, Freshness, Metadata, binarize, concat, constant, crop,
     dummy, dvid, intensities, logical_or, merge_instances, missing_annotations_mask, numpy, ones,
@@ -151,7 +152,7 @@ pub struct MetaParts {
     pub labels: bool,
 }
 
-impl NodeCtx<'_> {
+impl<'a> NodeCtx<'a> {
     /// The dotted path of one of this node's fields.
     #[must_use]
     pub fn field(&self, name: &str) -> String {
@@ -166,6 +167,22 @@ impl NodeCtx<'_> {
     #[must_use]
     pub fn problem(&self, field: &str, reason: impl Into<String>) -> FieldProblem {
         FieldProblem::new(self.field(field), reason)
+    }
+
+    /// The context of an array derived from this node (a stored level), told apart
+    /// from it in the hash by `tag`.
+    #[must_use]
+    pub fn derived(&self, tag: Value) -> NodeCtx<'a> {
+        NodeCtx {
+            path: self.path.clone(),
+            env: self.env,
+            name: self.name.clone(),
+            type_name: self.type_name,
+            options: self.options.clone(),
+            identity: json!({"of": self.identity, "level": tag}),
+            freshness: self.freshness,
+            depth: self.depth,
+        }
     }
 
     /// Completes the metadata: grid override, cache flag, type name and hash.
@@ -326,8 +343,63 @@ pub fn resolve<'a>(
                 .max()
                 .unwrap_or(0),
         };
-        construct(&node.typed, sources, &ctx).await
+        let levels = if value_wise(&node.typed) {
+            wrapper_levels(&node.typed, &sources, &ctx).await
+        } else {
+            Vec::new()
+        };
+        let array = construct(&node.typed, sources, &ctx).await?;
+        Ok(Leveled::wrap(array, levels))
     })
+}
+
+/// Types whose output voxel depends only on the voxels at the same place in their
+/// sources: level k of such a node is the node over level k of its sources.
+fn value_wise(typed: &TypedConfig) -> bool {
+    !matches!(
+        typed,
+        TypedConfig::Zarr(_)
+            | TypedConfig::Numpy(_)
+            | TypedConfig::Dummy(_)
+            | TypedConfig::Dvid(_)
+            | TypedConfig::Resampled(_)
+    )
+}
+
+/// The node over its sources' stored levels, as far as every source stores them and the
+/// node accepts them (a crop ROI off a coarser grid ends the list).
+async fn wrapper_levels(
+    typed: &TypedConfig,
+    sources: &[Source],
+    ctx: &NodeCtx<'_>,
+) -> Vec<ArrayRef> {
+    let stored: Vec<Vec<ArrayRef>> = sources.iter().map(|s| s.array.stored_levels()).collect();
+    let depth = stored.iter().map(Vec::len).min().unwrap_or(0);
+    let mut out = Vec::new();
+    for k in 0..depth {
+        let level_sources: Vec<Source> = sources
+            .iter()
+            .zip(&stored)
+            .map(|(s, levels)| Source {
+                array: levels[k].clone(),
+                ..s.clone()
+            })
+            .collect();
+        let hashes: Vec<String> = level_sources
+            .iter()
+            .map(|s| s.array.meta().hash.to_string())
+            .collect();
+        let level_ctx = ctx.derived(json!({"sources": hashes}));
+        match construct(typed, level_sources, &level_ctx).await {
+            Ok(level) => out.push(level),
+            Err(problems) => {
+                let reason: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                tracing::info!(level = k + 1, reason = %reason.join("; "), "the sources' stored level does not fit this node; it is computed");
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// The config `type` of a typed config.
@@ -358,7 +430,7 @@ async fn construct(
     ctx: &NodeCtx<'_>,
 ) -> Result<ArrayRef, Vec<FieldProblem>> {
     Ok(match typed {
-        TypedConfig::Zarr(c) => Arc::new(zarr::Zarr::resolve(c, ctx).await?),
+        TypedConfig::Zarr(c) => zarr::levels::open(c, ctx).await?,
         TypedConfig::Numpy(c) => Arc::new(numpy::Numpy::resolve(c, ctx)?),
         TypedConfig::Dummy(c) => Arc::new(dummy::Dummy::resolve(c, ctx)?),
         TypedConfig::Dvid(c) => Arc::new(dvid::Dvid::resolve(c, ctx).await?),

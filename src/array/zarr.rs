@@ -11,7 +11,9 @@
 //! ```
 
 pub mod layout;
+pub mod levels;
 pub mod metadata;
+pub mod passthrough;
 
 use std::sync::Arc;
 
@@ -28,8 +30,9 @@ use zarrs::storage::{ReadableStorageTraits, StoreKey};
 
 use self::layout::Layout;
 use self::metadata::{FoundGeometry, NodeAttrs, find_geometry};
+use self::passthrough::PassThrough;
 use super::resolve::{MetaParts, NodeCtx};
-use super::{Array, FieldProblem, Freshness, Metadata, RawChunks, StoredZarr};
+use super::{Array, FieldProblem, Freshness, Metadata, RawChunks};
 use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi, Snap};
@@ -150,9 +153,11 @@ pub struct Zarr {
     /// World coordinate of stored voxel 0.
     origin: Coord,
     layout: Layout,
-    /// Stored chunks can be served as they are (zarr, served axes = stored axes).
-    passthrough: bool,
-    stored: StoredZarr,
+    /// The stored documents per view, when stored chunks can be served as they are.
+    passthrough: PassThrough,
+    zarr_format: u8,
+    /// Dataset paths of the coarser levels of its OME-NGFF multiscale group.
+    pub(crate) coarser: Vec<String>,
 }
 
 /// Geometry of the stored array after validation.
@@ -305,7 +310,7 @@ impl std::fmt::Debug for Zarr {
         f.debug_struct("Zarr")
             .field("meta", &self.meta)
             .field("origin", &self.origin)
-            .field("zarr_format", &self.stored.zarr_format)
+            .field("zarr_format", &self.zarr_format)
             .finish_non_exhaustive()
     }
 }
@@ -427,19 +432,30 @@ impl Zarr {
         })?;
         // Stored files can be rewritten in place: clients revalidate.
         meta.freshness = Freshness::Revalidate;
+        // A sharded, permuted, reduced or N5 array has no stored chunks in the served
+        // layout: its chunks are computed.
+        let same_grid = geo.layout.is_identity()
+            && !is_n5
+            && !sharded
+            && meta
+                .shape()
+                .iter()
+                .map(|&s| s as u64)
+                .eq(shape.iter().copied())
+            && meta
+                .chunk_shape()
+                .iter()
+                .map(|&s| s as u64)
+                .eq(chunk_all.iter().copied());
         Ok(Self {
+            passthrough: PassThrough::decide(zarr_format, &document, dtype, same_grid),
+            coarser: levels::coarser(&ancestors, cfg.dataset.trim_matches('/')),
             meta,
             shards: sharded.then(|| ShardIndexes::new(&chunk_all)),
             array: Arc::new(array),
             origin: geo.offset,
-            passthrough: geo.layout.is_identity() && !is_n5,
             layout: geo.layout,
-            stored: StoredZarr {
-                zarr_format,
-                document,
-                chunk_shape: chunk_all,
-                shape,
-            },
+            zarr_format,
         })
     }
 }
@@ -486,15 +502,14 @@ impl Array for Zarr {
     }
 
     fn raw_chunks(&self) -> Option<&dyn RawChunks> {
-        // A sharded, permuted, reduced or N5 array has no stored chunks in the served
-        // layout: its chunks are computed.
-        (self.passthrough && self.shards.is_none()).then_some(self as &dyn RawChunks)
+        let p = &self.passthrough;
+        (p.v2.is_some() || p.v3.is_some()).then_some(self as &dyn RawChunks)
     }
 }
 
 impl RawChunks for Zarr {
-    fn stored_metadata(&self) -> &StoredZarr {
-        &self.stored
+    fn view_document(&self, v3: bool) -> Option<&Value> {
+        self.passthrough.document(v3)
     }
 
     fn chunk_bytes(&self, idx: &[u64]) -> Result<Option<Vec<u8>>, EvalError> {

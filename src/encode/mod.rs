@@ -2,4 +2,5 @@
 
 pub mod compressed_segmentation;
 pub mod npy;
+pub mod precomputed;
 pub mod zarr_chunk;

@@ -106,6 +106,43 @@ impl ZarrCodec {
     }
 }
 
+/// The encoder of one computed zarr chunk: padded to the full chunk `shape` (all axes)
+/// with zeros, then compressed.
+#[derive(Debug, Clone)]
+pub struct ZarrChunk {
+    /// The compressor.
+    pub codec: ZarrCodec,
+    /// Full chunk shape, all axes.
+    pub shape: Vec<usize>,
+}
+
+impl crate::eval::Encoder for ZarrChunk {
+    fn id(&self) -> &'static str {
+        match self.codec {
+            ZarrCodec::None => "zarr-none",
+            ZarrCodec::Gzip => "zarr-gzip",
+            ZarrCodec::Zstd => "zarr-zstd",
+            ZarrCodec::Blosc => "zarr-blosc",
+        }
+    }
+
+    fn encode(&self, v: &crate::volume::Volume) -> Result<Vec<u8>, crate::eval::EvalError> {
+        let dtype = v.dtype();
+        let raw = if v.shape() == self.shape.as_slice() {
+            v.to_le_bytes()
+        } else {
+            let mut padded = crate::volume::Volume::zeros(dtype, &self.shape);
+            padded
+                .paste(v, &vec![0; self.shape.len()])
+                .map_err(crate::eval::EvalError::Internal)?;
+            padded.to_le_bytes()
+        };
+        self.codec
+            .encode(raw, dtype)
+            .map_err(crate::eval::EvalError::Internal)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

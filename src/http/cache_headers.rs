@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 
+use crate::array::Freshness;
 use crate::error::Error;
 
 /// A cacheable representation.
@@ -19,13 +20,30 @@ pub struct Cacheable {
     /// Opaque validator (without quotes); strong.
     pub etag: String,
     /// `Cache-Control` value.
-    pub cache_control: &'static str,
+    pub cache_control: HeaderValue,
 }
 
 /// `Cache-Control` for data that never changes under its ETag (immutable sources).
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` for data that may change (configs can be replaced): revalidate.
 pub const REVALIDATE: &str = "public, max-age=0, must-revalidate";
+
+/// `Cache-Control` for anything derived from an array with this [`Freshness`]: decided
+/// here only.
+#[must_use]
+pub fn for_array(freshness: Freshness) -> HeaderValue {
+    match freshness {
+        Freshness::Immutable => HeaderValue::from_static(IMMUTABLE),
+        Freshness::MaxAge(s) => header_value(&format!("public, max-age={s}")),
+        Freshness::Revalidate => HeaderValue::from_static(REVALIDATE),
+    }
+}
+
+/// `Cache-Control` for data that may change: [`REVALIDATE`].
+#[must_use]
+pub fn revalidate() -> HeaderValue {
+    HeaderValue::from_static(REVALIDATE)
+}
 
 fn etag_matches(list: &str, etag: &str) -> bool {
     list.split(',')
@@ -83,7 +101,7 @@ fn header_value(s: &str) -> HeaderValue {
 pub fn not_modified(
     request: &HeaderMap,
     etag: &str,
-    cache_control: &'static str,
+    cache_control: &HeaderValue,
 ) -> Option<Response> {
     let inm = request.get(header::IF_NONE_MATCH)?.to_str().ok()?;
     if !etag_matches(inm, etag) {
@@ -102,13 +120,13 @@ pub fn not_modified(
 /// # Errors
 /// [`Error::RangeNotSatisfiable`].
 pub fn respond(request: &HeaderMap, rep: Cacheable) -> Result<Response, Error> {
-    if let Some(resp) = not_modified(request, &rep.etag, rep.cache_control) {
+    if let Some(resp) = not_modified(request, &rep.etag, &rep.cache_control) {
         return Ok(resp);
     }
     let etag = format!("\"{}\"", rep.etag);
     let builder = Response::builder()
         .header(header::ETAG, header_value(&etag))
-        .header(header::CACHE_CONTROL, rep.cache_control)
+        .header(header::CACHE_CONTROL, rep.cache_control.clone())
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_TYPE, rep.content_type);
     let if_range_ok = request
@@ -154,7 +172,7 @@ mod tests {
             body: Bytes::from_static(b"0123456789"),
             content_type: "application/octet-stream",
             etag: "abc".into(),
-            cache_control: REVALIDATE,
+            cache_control: revalidate(),
         };
         let mut h = HeaderMap::new();
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"abc\""));

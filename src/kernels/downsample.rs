@@ -11,23 +11,7 @@
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 
 use crate::dtype::{CastInto, Element};
-
-/// A 3-D box of absolute voxel indices (z, y, x), half-open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Box3 {
-    /// First voxel.
-    pub begin: [i64; 3],
-    /// One past the last voxel.
-    pub end: [i64; 3],
-}
-
-impl Box3 {
-    /// Extent per axis.
-    #[must_use]
-    pub fn shape(&self) -> [usize; 3] {
-        [0, 1, 2].map(|d| usize::try_from(self.end[d] - self.begin[d]).unwrap_or(0))
-    }
-}
+use crate::geometry::Box3;
 
 /// Downsamples `input` (axes `[c,] z, y, x`, covering `input_box`) to the voxels of
 /// `output_box` at the coarser level, with per-axis `factor`.

@@ -18,6 +18,7 @@ use crate::array::resolve::{Lookup, ResolveEnv, resolve};
 use crate::array::{ArrayRef, FieldProblem};
 use crate::cache::ChunkCache;
 use crate::error::Error;
+use crate::levels::Levels;
 use store::{Store, StoredEntry};
 
 /// One registered config and the array it opened (or why it could not).
@@ -31,6 +32,8 @@ pub struct Entry {
     pub refs: Vec<String>,
     /// The opened array, or why it failed to open at start-up.
     pub state: Result<ArrayRef, String>,
+    /// The opened array's levels, built with it (`None` when it failed to open).
+    pub levels: Option<Arc<Levels>>,
 }
 
 impl Entry {
@@ -45,6 +48,17 @@ impl Entry {
                 self.name
             ))
         })
+    }
+
+    /// The opened array's levels.
+    ///
+    /// # Errors
+    /// As [`Entry::array`].
+    pub fn levels(&self) -> Result<&Arc<Levels>, Error> {
+        self.array()?;
+        self.levels
+            .as_ref()
+            .ok_or_else(|| Error::Internal(format!("array {:?} has no levels", self.name)))
     }
 }
 
@@ -331,6 +345,7 @@ impl Registry {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ")),
+                levels: None,
             },
         }
     }
@@ -350,6 +365,7 @@ impl Registry {
             name: name.to_owned(),
             config: config.clone(),
             refs,
+            levels: Some(Arc::new(Levels::build(&array))),
             state: Ok(array),
         })
     }

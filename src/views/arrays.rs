@@ -73,6 +73,9 @@ fn detail(entry: &Entry, base: &str) -> Value {
         Ok(array) => {
             out["metadata"] = array.meta().to_json();
             out["chain"] = chain_tree(array);
+            if let Some(levels) = &entry.levels {
+                out["levels"] = levels.to_json();
+            }
         }
         Err(reason) => out["error"] = json!(reason),
     }

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::http::extract::{PathParams, QueryParams};
-use crate::pyramid::Pyramid;
 use crate::server::AppState;
 use crate::views::base_url;
 
@@ -42,8 +41,7 @@ pub async fn neuroglancer(
     query.only(&["format"])?;
     let name = path.get("name")?;
     let entry = state_.registry.get(name)?;
-    let array = entry.array()?;
-    let segmentation = Pyramid::for_array(array).segmentation;
+    let segmentation = entry.levels()?.segmentation;
     let st = state(&base_url(&state_, &headers), name, segmentation);
     match query.get("format") {
         Some("json") => Ok(Json(st).into_response()),

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::array::Metadata;
-use crate::pyramid::Pyramid;
+use crate::levels::Levels;
 
 fn transforms(channels: bool, scale: &[i64], translation: &[i64]) -> Value {
     let lead = |v: i64| channels.then_some(v).into_iter();
@@ -17,7 +17,7 @@ fn transforms(channels: bool, scale: &[i64], translation: &[i64]) -> Value {
 /// attributes, `s0` in a multiscale group) and pyramid levels `s1..sN` as further
 /// datasets when the array has three spatial axes (levels are always 3-D).
 #[must_use]
-pub fn multiscales(m: &Metadata, pyr: &Pyramid, name: &str, version: &str, root: &str) -> Value {
+pub fn multiscales(m: &Metadata, pyr: &Levels, name: &str, version: &str, root: &str) -> Value {
     let channels = m.num_channels.is_some();
     let axes: Vec<Value> = m
         .axes()

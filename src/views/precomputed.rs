@@ -1,8 +1,8 @@
 //! The neuroglancer precomputed view (`spec/api.md`, "Neuroglancer precomputed view";
 //! `spec/neuroglancer.md`): `info` and chunks `{key}/{x0}-{x1}_{y0}-{y1}_{z0}-{z1}` in
 //! global voxel coordinates with exclusive ends, truncated at the border; `raw` for
-//! every array, `compressed_segmentation` for uint32/uint64 segmentations; every level
-//! of the pyramid ([`crate::pyramid`]) cached like any other chunk.
+//! every array, `compressed_segmentation` for uint32/uint64 segmentations; the scales
+//! are the array's levels ([`crate::levels`]).
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -10,38 +10,32 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::array::{ArrayRef, Freshness};
-use crate::cache::{Cached, ChunkKey, Variant};
 use crate::dtype::DType;
-use crate::encode::compressed_segmentation;
+use crate::encode::precomputed::{CSEG_BLOCK, PrecomputedChunk};
 use crate::error::{Error, Result};
-use crate::eval::{EvalError, ReadCtx};
-use crate::geometry::Coord;
-use crate::http::cache_headers::{Cacheable, IMMUTABLE, REVALIDATE, respond};
+use crate::eval::encoded_level_chunk;
+use crate::geometry::Box3;
+use crate::http::cache_headers::{Cacheable, for_array, respond};
 use crate::http::extract::PathParams;
-use crate::kernels::downsample::Box3;
-use crate::pyramid::{Pyramid, read_level};
+use crate::levels::Levels;
+use crate::registry::Entry;
 use crate::server::AppState;
-use crate::volume::Volume;
-
-/// Block size of `compressed_segmentation`, x,y,z.
-const CSEG_BLOCK: [usize; 3] = [8, 8, 8];
 
 fn xyz(v: [i64; 3]) -> [i64; 3] {
     [v[2], v[1], v[0]]
 }
 
-/// Whether chunks of this pyramid use `compressed_segmentation`.
-fn uses_cseg(pyr: &Pyramid) -> bool {
-    pyr.segmentation && matches!(pyr.served, DType::U32 | DType::U64)
+/// Whether chunks of these levels use `compressed_segmentation`.
+fn uses_cseg(levels: &Levels) -> bool {
+    levels.segmentation && matches!(levels.served, DType::U32 | DType::U64)
 }
 
 /// The `info` document.
 #[must_use]
-pub fn info(array: &ArrayRef, pyr: &Pyramid) -> Value {
-    let m = array.meta();
-    let cseg = uses_cseg(pyr);
-    let scales: Vec<Value> = pyr
+pub fn info(levels: &Levels) -> Value {
+    let m = levels.levels[0].array.meta();
+    let cseg = uses_cseg(levels);
+    let scales: Vec<Value> = levels
         .levels
         .iter()
         .enumerate()
@@ -51,7 +45,7 @@ pub fn info(array: &ArrayRef, pyr: &Pyramid) -> Value {
                 "size": xyz(l.size),
                 "resolution": xyz(l.resolution),
                 "voxel_offset": xyz(l.offset),
-                "chunk_sizes": [xyz(pyr.chunk)],
+                "chunk_sizes": [xyz(levels.chunk)],
                 "encoding": if cseg { "compressed_segmentation" } else { "raw" },
             });
             if cseg {
@@ -62,27 +56,16 @@ pub fn info(array: &ArrayRef, pyr: &Pyramid) -> Value {
         .collect();
     json!({
         "@type": "neuroglancer_multiscale_volume",
-        "type": if pyr.segmentation { "segmentation" } else { "image" },
-        "data_type": pyr.served,
+        "type": if levels.segmentation { "segmentation" } else { "image" },
+        "data_type": levels.served,
         "num_channels": m.num_channels.unwrap_or(1),
         "scales": scales,
-        "arrayd_dtype": m.dtype,
+        "arrayd_dtype": levels.dtype,
     })
 }
 
-/// `Cache-Control` for an array's chunks and metadata.
-#[must_use]
-pub fn cache_control(freshness: Freshness) -> &'static str {
-    match freshness {
-        Freshness::Immutable => IMMUTABLE,
-        Freshness::MaxAge(_) => "public, max-age=60",
-        Freshness::Revalidate => REVALIDATE,
-    }
-}
-
-fn array_of(state: &AppState, path: &PathParams) -> Result<ArrayRef> {
-    let entry = state.registry.get(path.get("name")?)?;
-    Ok(entry.array()?.clone())
+fn entry_of(state: &AppState, path: &PathParams) -> Result<std::sync::Arc<Entry>> {
+    state.registry.get(path.get("name")?)
 }
 
 /// `GET /v1/arrays/{name}/precomputed/info`
@@ -94,17 +77,17 @@ pub async fn get_info(
     path: PathParams,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let array = array_of(&state, &path)?;
-    let pyr = Pyramid::for_array(&array);
-    let body =
-        serde_json::to_vec(&info(&array, &pyr)).map_err(|e| Error::Internal(e.to_string()))?;
+    let entry = entry_of(&state, &path)?;
+    let levels = entry.levels()?;
+    let m = entry.array()?.meta();
+    let body = serde_json::to_vec(&info(levels)).map_err(|e| Error::Internal(e.to_string()))?;
     respond(
         &headers,
         Cacheable {
             body: Bytes::from(body),
             content_type: "application/json",
-            etag: format!("{}-info", array.meta().hash),
-            cache_control: cache_control(array.meta().freshness),
+            etag: format!("{}-info", m.hash),
+            cache_control: for_array(m.freshness),
         },
     )
 }
@@ -126,70 +109,6 @@ fn parse_chunk_name(name: &str) -> Option<Box3> {
     })
 }
 
-/// The encoded chunk, cached.
-async fn encoded_chunk(
-    ctx: &ReadCtx,
-    array: &ArrayRef,
-    pyr: &Pyramid,
-    level: usize,
-    idx: [i64; 3],
-    b: Box3,
-) -> Result<Bytes, EvalError> {
-    let key = ChunkKey::of(
-        array.meta(),
-        u32::try_from(level).unwrap_or(u32::MAX),
-        Variant::Encoded("precomputed"),
-        Coord::new(idx.to_vec()),
-    );
-    let cseg = uses_cseg(pyr);
-    let channels = pyr.num_channels.unwrap_or(1);
-    let cached = ctx
-        .cache
-        .get_or_compute(key, async move {
-            let v = read_level(ctx, array, pyr, level, b).await?;
-            let bytes = ctx.compute(move || encode(&v, b, channels, cseg)).await?;
-            Ok(Cached::Bytes(Bytes::from(bytes)))
-        })
-        .await?;
-    match cached {
-        Cached::Bytes(b) => Ok(b),
-        Cached::Volume(_) => Err(EvalError::Internal(
-            "encoded chunk cached as a volume".into(),
-        )),
-    }
-}
-
-/// Raw: C order `[c, z, y, x]` = x fastest, channel slowest, little-endian.
-/// compressed_segmentation: the same order, encoded.
-fn encode(v: &Volume, b: Box3, channels: usize, cseg: bool) -> Result<Vec<u8>, EvalError> {
-    if !cseg {
-        return Ok(v.to_le_bytes());
-    }
-    let [z, y, x] = b.shape();
-    let size = [x, y, z];
-    let out = match v {
-        Volume::U32(a) => compressed_segmentation::encode(
-            &a.iter().copied().collect::<Vec<_>>(),
-            size,
-            channels,
-            CSEG_BLOCK,
-        ),
-        Volume::U64(a) => compressed_segmentation::encode(
-            &a.iter().copied().collect::<Vec<_>>(),
-            size,
-            channels,
-            CSEG_BLOCK,
-        ),
-        other => {
-            return Err(EvalError::Internal(format!(
-                "compressed_segmentation of {}",
-                other.dtype()
-            )));
-        }
-    };
-    out.map_err(EvalError::Internal)
-}
-
 /// `GET /v1/arrays/{name}/precomputed/{key}/{chunk}`
 ///
 /// # Errors
@@ -200,10 +119,10 @@ pub async fn get_chunk(
     path: PathParams,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let array = array_of(&state, &path)?;
+    let entry = entry_of(&state, &path)?;
+    let pyr = entry.levels()?;
     let key = path.get("key")?;
     let name = path.get("chunk")?;
-    let pyr = Pyramid::for_array(&array);
     let level = key
         .strip_prefix('s')
         .and_then(|n| n.parse::<usize>().ok())
@@ -228,21 +147,29 @@ pub async fn get_chunk(
             xyz(bounds.end)
         )));
     }
-    let idx = pyr.chunk_index(lvl, b).ok_or_else(|| {
+    pyr.chunk_index(lvl, b).ok_or_else(|| {
         Error::BadRequest(format!(
             "chunk {name} is not on the chunk grid of scale {key}: chunks start at voxel_offset + k·{:?} and end at the next grid line or the volume's end",
             xyz(pyr.chunk)
         ))
     })?;
-    let body = encoded_chunk(&state.ctx, &array, &pyr, level, idx, b).await?;
-    let m = array.meta();
+    let encoder = if uses_cseg(pyr) {
+        PrecomputedChunk::Cseg {
+            size: b.shape(),
+            channels: pyr.num_channels.unwrap_or(1),
+        }
+    } else {
+        PrecomputedChunk::Raw
+    };
+    let body = encoded_level_chunk(&state.ctx, pyr, level, b, encoder).await?;
+    let m = entry.array()?.meta();
     respond(
         &headers,
         Cacheable {
             body,
             content_type: "application/octet-stream",
             etag: format!("{}-{level}-{name}", m.hash),
-            cache_control: cache_control(m.freshness),
+            cache_control: for_array(m.freshness),
         },
     )
     .map(IntoResponse::into_response)

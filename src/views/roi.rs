@@ -11,7 +11,7 @@ use crate::array::ConfigHash;
 use crate::encode::npy;
 use crate::error::Result;
 use crate::eval::{check_aligned, read_roi_shared};
-use crate::http::cache_headers::{Cacheable, REVALIDATE, not_modified, respond};
+use crate::http::cache_headers::{Cacheable, not_modified, respond, revalidate};
 use crate::http::extract::{PathParams, QueryParams};
 use crate::http::roi_query::{Format, RoiQuery};
 use crate::limits::volume_bytes;
@@ -50,7 +50,7 @@ pub async fn roi(
         format == Format::Npy
     ]))
     .to_string();
-    if let Some(resp) = not_modified(&headers, &etag, REVALIDATE) {
+    if let Some(resp) = not_modified(&headers, &etag, &revalidate()) {
         return Ok(resp);
     }
     // The volume and its encoding can both be alive: reserve twice, keep one while sending.
@@ -77,7 +77,7 @@ pub async fn roi(
             body: Bytes::from(body),
             content_type,
             etag,
-            cache_control: REVALIDATE,
+            cache_control: revalidate(),
         },
     )?
     .into_response();

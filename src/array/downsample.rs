@@ -1,0 +1,190 @@
+//! `downsample`: a coarser level of a pyramid (`spec/api.md`, "Levels"). Voxel `i` on
+//! an axis with factor `f` reduces source voxels `[i·f, i·f + f)` that exist: the mean
+//! for images, the most frequent non-zero label for segmentations. The level spans
+//! `[floor(lo/f), ceil(hi/f))` of the source's voxels `[lo, hi)`, so world positions
+//! line up at every level.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ndarray::ArrayD;
+use serde_json::{Map, json};
+
+use super::{Array, ArrayRef, ConfigHash, Metadata};
+use crate::dtype::Element;
+use crate::eval::{EvalError, ReadCtx};
+use crate::geometry::{Box3, Coord, Roi};
+use crate::grid::ChunkGrid;
+use crate::kernels::downsample::{downsample, mean, mode};
+use crate::volume::Volume;
+use crate::with_volume;
+
+/// How a block of voxels becomes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduce {
+    /// Mean (integers rounded half to even).
+    Mean,
+    /// Most frequent non-zero label.
+    Mode,
+}
+
+/// A source reduced by a whole factor per spatial axis.
+#[derive(Debug)]
+pub struct Downsample {
+    meta: Metadata,
+    source: ArrayRef,
+    factor: [i64; 3],
+    reduce: Reduce,
+    /// Leading one-voxel axes that make the source three-dimensional.
+    pad: usize,
+}
+
+/// A spatial coordinate of up to three axes as z,y,x with `fill` in front.
+#[must_use]
+pub fn pad3(c: &Coord, fill: i64) -> [i64; 3] {
+    let mut out = [fill; 3];
+    let pad = 3 - c.dims().min(3);
+    for (d, &v) in c.iter().enumerate().take(3) {
+        out[pad + d] = v;
+    }
+    out
+}
+
+impl Downsample {
+    /// `source` reduced by `factor` (z,y,x, padded for fewer axes), chunked in
+    /// `chunk` voxels from the level's first voxel.
+    ///
+    /// # Errors
+    /// A source with more than three spatial axes, or a factor below one.
+    pub fn level(
+        source: ArrayRef,
+        factor: [i64; 3],
+        reduce: Reduce,
+        chunk: [i64; 3],
+    ) -> Result<ArrayRef, String> {
+        let m = source.meta();
+        let dims = m.dims();
+        if dims > 3 || factor.iter().any(|&f| f < 1) {
+            return Err(format!(
+                "cannot downsample {dims} spatial axes by {factor:?}"
+            ));
+        }
+        let pad = 3 - dims;
+        let pick = |v: [i64; 3]| Coord::new(v[pad..].to_vec());
+        let f = pick(factor);
+        let lo = m.roi.offset.div_floor(&m.voxel_size);
+        let hi = m.roi.end().div_floor(&m.voxel_size);
+        let begin = lo.div_floor(&f);
+        let end = hi.div_ceil(&f);
+        let voxel_size = &m.voxel_size * &f;
+        let roi = Roi::from_bounds(begin, &end).to_world(&voxel_size);
+        let grid = ChunkGrid::from_voxels(roi.offset.clone(), &pick(chunk), &voxel_size);
+        let hash = ConfigHash::of(&json!({
+            "type": "downsample",
+            "source": m.hash.to_string(),
+            "factor": factor,
+            "reduce": format!("{reduce:?}"),
+            "chunk": chunk,
+        }));
+        let meta = Metadata {
+            type_name: "downsample",
+            voxel_size,
+            roi,
+            grid,
+            attrs: Map::new(),
+            hash,
+            cache: true,
+            depth: m.depth + 1,
+            ..m.clone()
+        };
+        Ok(Arc::new(Self {
+            meta,
+            source,
+            factor,
+            reduce,
+            pad,
+        }))
+    }
+
+    /// Absolute voxel box (z,y,x, padded) of a world ROI at voxel size `vs`.
+    fn boxed(&self, roi: &Roi, vs: &Coord) -> Box3 {
+        let begin = pad3(&roi.offset.div_floor(vs), 0);
+        let end = pad3(&roi.end().div_floor(vs), 1);
+        Box3 { begin, end }
+    }
+}
+
+#[async_trait]
+impl Array for Downsample {
+    fn meta(&self) -> &Metadata {
+        &self.meta
+    }
+
+    fn sources(&self) -> Vec<ArrayRef> {
+        vec![self.source.clone()]
+    }
+
+    async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
+        let sm = self.source.meta();
+        let out_box = self.boxed(roi, &self.meta.voxel_size);
+        let f = self.factor;
+        let bounds = self.boxed(&sm.roi, &sm.voxel_size);
+        let in_box = Box3 {
+            begin: [0, 1, 2].map(|d| out_box.begin[d] * f[d]),
+            end: [0, 1, 2].map(|d| out_box.end[d] * f[d]),
+        }
+        .intersect(&bounds);
+        let pick = |v: [i64; 3]| Coord::new(v[self.pad..].to_vec());
+        let in_roi =
+            Roi::from_bounds(pick(in_box.begin), &pick(in_box.end)).to_world(&sm.voxel_size);
+        let input = ctx.read(&self.source, &in_roi).await?;
+        let channels = self.meta.num_channels;
+        let shape3 =
+            move |b: Box3| -> Vec<usize> { channels.into_iter().chain(b.shape()).collect() };
+        let out_shape = self.meta.volume_shape(roi);
+        let reduce = self.reduce;
+        ctx.compute(move || {
+            let input = input
+                .reshaped(&shape3(in_box))
+                .map_err(EvalError::Internal)?;
+            reduce_volume(&input, in_box, out_box, f, reduce)?
+                .reshaped(&out_shape)
+                .map_err(EvalError::Internal)
+        })
+        .await
+    }
+}
+
+fn reduce_volume(
+    input: &Volume,
+    in_box: Box3,
+    out_box: Box3,
+    f: [i64; 3],
+    reduce: Reduce,
+) -> Result<Volume, EvalError> {
+    fn typed<T: Element>(
+        a: &ArrayD<T>,
+        i: Box3,
+        o: Box3,
+        f: [i64; 3],
+        r: impl Fn(&mut [T]) -> T,
+    ) -> Result<Volume, EvalError>
+    where
+        ArrayD<T>: Into<Volume>,
+    {
+        downsample(a.view(), i, o, f, r)
+            .map(Into::into)
+            .map_err(EvalError::Internal)
+    }
+    match (reduce, input) {
+        (Reduce::Mode, Volume::U8(a)) => typed(a, in_box, out_box, f, mode),
+        (Reduce::Mode, Volume::U16(a)) => typed(a, in_box, out_box, f, mode),
+        (Reduce::Mode, Volume::U32(a)) => typed(a, in_box, out_box, f, mode),
+        (Reduce::Mode, Volume::U64(a)) => typed(a, in_box, out_box, f, mode),
+        (Reduce::Mode, other) => Err(EvalError::Internal(format!(
+            "mode downsampling of {}",
+            other.dtype()
+        ))),
+        (Reduce::Mean, input) => with_volume!(input, a => typed(a, in_box, out_box, f, mean)),
+    }
+}

@@ -14,6 +14,7 @@ pub mod layout;
 pub mod levels;
 pub mod metadata;
 pub mod passthrough;
+mod shards;
 
 use std::sync::Arc;
 
@@ -22,8 +23,7 @@ use ndarray::ArrayD;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use zarrs::array::{
-    Array as ZArray, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache,
-    ArraySubset, CodecOptions,
+    Array as ZArray, ArrayShardedExt, ArrayShardedReadableExt, ArraySubset, CodecOptions,
 };
 use zarrs::plugin::ExtensionName;
 use zarrs::storage::{ReadableStorageTraits, StoreKey};
@@ -31,6 +31,7 @@ use zarrs::storage::{ReadableStorageTraits, StoreKey};
 use self::layout::Layout;
 use self::metadata::{FoundGeometry, NodeAttrs, find_geometry};
 use self::passthrough::PassThrough;
+use self::shards::ShardIndexes;
 use super::resolve::{MetaParts, NodeCtx};
 use super::{Array, FieldProblem, Freshness, Metadata, RawChunks};
 use crate::dtype::DType;
@@ -103,43 +104,6 @@ impl Opened {
             ancestors,
             document,
             is_n5,
-        })
-    }
-}
-
-/// Decoded shard indexes of a sharded array, bounded: one entry per recently read shard.
-struct ShardIndexes {
-    shard: Vec<u64>,
-    caches: moka::sync::Cache<Vec<u64>, Arc<ArrayShardedReadableExtCache>>,
-}
-
-impl ShardIndexes {
-    fn new(shard: &[u64]) -> Self {
-        Self {
-            shard: shard.to_vec(),
-            caches: moka::sync::Cache::new(4096),
-        }
-    }
-
-    /// The index cache of the one shard `ranges` lie in (`None` when they span several).
-    fn of(
-        &self,
-        array: &ZArray<Storage>,
-        ranges: &[std::ops::Range<u64>],
-    ) -> Option<Arc<ArrayShardedReadableExtCache>> {
-        let first: Vec<u64> = ranges
-            .iter()
-            .zip(&self.shard)
-            .map(|(r, &s)| r.start / s.max(1))
-            .collect();
-        let last: Vec<u64> = ranges
-            .iter()
-            .zip(&self.shard)
-            .map(|(r, &s)| r.end.saturating_sub(1) / s.max(1))
-            .collect();
-        (first == last).then(|| {
-            self.caches
-                .get_with(first, || Arc::new(ArrayShardedReadableExtCache::new(array)))
         })
     }
 }
@@ -315,6 +279,30 @@ impl std::fmt::Debug for Zarr {
     }
 }
 
+/// The store `file_name` names: a remote URL (when allowed) or a directory under the
+/// data root.
+fn open_storage(file_name: &str, ctx: &NodeCtx<'_>) -> Result<Arc<Storage>, String> {
+    Ok(if is_url(file_name) {
+        Arc::new(ctx.env.remotes.open(file_name)?)
+    } else {
+        Arc::new(ctx.env.local_store(file_name)?)
+    })
+}
+
+/// The stored ROI shrunk to `snap_to_grid` (world units, with the voxel size), if given.
+fn snapped(stored: Roi, vs: &Coord, grid: Option<&[i64]>) -> Result<Roi, String> {
+    match grid {
+        None => Ok(stored),
+        Some(g) if g.len() == vs.dims() && g.iter().all(|&v| v > 0) => {
+            Ok(stored.snap_to_grid(&vs.lcm(&Coord::new(g.to_vec())), Snap::Shrink))
+        }
+        Some(_) => Err(format!(
+            "must be {} positive integers (z,y,x world units)",
+            vs.dims()
+        )),
+    }
+}
+
 impl Zarr {
     /// Opens the array and reads its geometry.
     ///
@@ -323,20 +311,7 @@ impl Zarr {
     /// geometry, or a bad `snap_to_grid`.
     pub async fn resolve(cfg: &ZarrConfig, ctx: &NodeCtx<'_>) -> Result<Self, Vec<FieldProblem>> {
         let bad = |field: &str, reason: String| vec![ctx.problem(field, reason)];
-        let storage: Arc<Storage> = if is_url(&cfg.file_name) {
-            Arc::new(
-                ctx.env
-                    .remotes
-                    .open(&cfg.file_name)
-                    .map_err(|r| bad("file_name", r))?,
-            )
-        } else {
-            Arc::new(
-                ctx.env
-                    .local_store(&cfg.file_name)
-                    .map_err(|r| bad("file_name", r))?,
-            )
-        };
+        let storage = open_storage(&cfg.file_name, ctx).map_err(|r| bad("file_name", r))?;
         let path = cfg.dataset.trim_matches('/').to_owned();
         let file_name = cfg.file_name.clone();
         // Metadata reads may go over the network: never on the async runtime.
@@ -374,21 +349,8 @@ impl Zarr {
             .map(|&s| i64::try_from(s).unwrap_or(i64::MAX))
             .collect();
         let stored_roi = Roi::new(geo.offset.clone(), &Coord::new(spatial_shape) * &vs);
-        let roi = match &cfg.snap_to_grid {
-            None => stored_roi,
-            Some(grid) if grid.len() == vs.dims() && grid.iter().all(|&g| g > 0) => {
-                stored_roi.snap_to_grid(&vs.lcm(&Coord::new(grid.clone())), Snap::Shrink)
-            }
-            Some(_) => {
-                return Err(bad(
-                    "snap_to_grid",
-                    format!(
-                        "must be {} positive integers (z,y,x world units)",
-                        vs.dims()
-                    ),
-                ));
-            }
-        };
+        let roi = snapped(stored_roi, &vs, cfg.snap_to_grid.as_deref())
+            .map_err(|r| bad("snap_to_grid", r))?;
         let chunk_all: Vec<u64> = array
             .chunk_shape(&vec![0; shape.len()])
             .map(|c| c.iter().map(|n| n.get()).collect())

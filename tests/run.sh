@@ -6,6 +6,7 @@
 #   4. tests/e2e/clients.py against target/debug/arrayd, as cargo test built it (real clients:
 #      tensorstore, cloud-volume, zarr-python, neuroglancer in headless Chromium)
 #   4b. tests/cluster/cluster.py: PostgreSQL + three replicas + nginx (the shared registry)
+#   4c. kubernetes-validate --strict on docker/k8s/*.yaml
 #   5. schemathesis against openapi/openapi.yaml and a demo server (target/debug/arrayd)
 #   6. cargo fuzz: each target of fuzz/ for $FUZZ_SECONDS (default 60) on nightly, from the
 #      seed corpus fuzz/corpus/TARGET (new entries go to fuzz/target/corpus/, ignored)
@@ -126,6 +127,16 @@ if [ -x target/debug/arrayd ] && [ -x /usr/lib/postgresql/15/bin/initdb ] && com
 else
   FAILED=$((FAILED + 1))
   record cluster FAILED $((SECONDS - t)) "needs target/debug/arrayd, postgresql-15 and nginx (.ci/run installs them)"
+fi
+
+# 4c. docker/k8s manifests, strictly validated (unknown fields refused) against the
+#     Kubernetes 1.30 schemas bundled in PyPI's kubernetes-validate. One test.
+t=$SECONDS
+if .venv/bin/pip install -q --disable-pip-version-check -r tests/cluster/requirements-k8s.txt \
+   && .venv/bin/kubernetes-validate --strict -k 1.30.0 docker/k8s/*.yaml > "$OUT/k8s.log" 2>&1; then
+  PASSED=$((PASSED + 1)); record k8s ok $((SECONDS - t)) "$(grep -c passed "$OUT/k8s.log") manifests"
+else
+  FAILED=$((FAILED + 1)); record k8s FAILED $((SECONDS - t)) "see $OUT/k8s.log"
 fi
 
 # 5. schemathesis: every operation of openapi/openapi.yaml against a fresh demo server, with

@@ -217,7 +217,7 @@ pub fn dependency_order(entries: &[(String, Value)]) -> Vec<usize> {
 #[derive(Debug)]
 enum Backend {
     File(Store),
-    Pg(pg::PgStore),
+    Pg(Box<pg::PgStore>),
 }
 
 /// The registry.
@@ -253,7 +253,7 @@ impl Registry {
     /// When `url` is not a connection string (the message never repeats it).
     pub fn shared(url: &str, env: ResolveEnv, cache: ChunkCache) -> Result<Self, String> {
         Ok(Self::with_backend(
-            Backend::Pg(pg::PgStore::new(url)?),
+            Backend::Pg(Box::new(pg::PgStore::new(url)?)),
             env,
             cache,
         ))

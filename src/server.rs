@@ -142,6 +142,24 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     Error::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path())).into_response()
 }
 
+/// Read-your-writes on a shared registry: a GET of an array this replica does not hold
+/// looks in the database first.
+async fn known_name(
+    axum::extract::State(registry): axum::extract::State<Arc<Registry>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        let name = req.uri().path().strip_prefix("/v1/arrays/");
+        if let Some(name) = name.and_then(|rest| rest.split('/').next())
+            && !name.is_empty()
+        {
+            registry.ensure_known(name).await;
+        }
+    }
+    next.run(req).await
+}
+
 /// The application: routes plus the middleware stack.
 pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings.request_timeout.max(1));
@@ -152,6 +170,10 @@ pub fn app(state: AppState) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.registry.clone(),
+            known_name,
+        ))
         .layer(axum::middleware::from_fn_with_state(timeout, layers::timeout))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), layers::track))
         .layer(
@@ -209,8 +231,11 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         demo_root: settings.demo.then(|| settings.state_dir.join("demo")),
         dvid: Arc::new(DvidPool::from_env(metrics.clone())?),
     };
-    let registry = Registry::new(&settings.state_dir, env, cache)
-        .map_err(|e| format!("--state-dir {}: {e}", settings.state_dir.display()))?;
+    let registry = match &settings.registry {
+        Some(url) => Registry::shared(&url.0, env, cache)?,
+        None => Registry::new(&settings.state_dir, env, cache)
+            .map_err(|e| format!("--state-dir {}: {e}", settings.state_dir.display()))?,
+    };
     let admin_token = match &settings.admin_token_file {
         None => None,
         Some(path) => {
@@ -269,6 +294,7 @@ async fn shutdown_signal() {
 /// A persisted registry that cannot be read, or a `--config` entry that is invalid.
 pub async fn load(state: &AppState) -> Result<(), String> {
     let n = state.registry.load().await?;
+    state.registry.watch();
     tracing::info!(arrays = n, "registry loaded");
     if state.settings.demo {
         crate::demo::ensure(&state.settings.state_dir.join("demo"), &state.registry).await?;

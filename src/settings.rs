@@ -58,6 +58,10 @@ pub struct Settings {
     /// Where registered configs (and the demo data) persist.
     #[arg(long, env = "ARRAYD_STATE_DIR", default_value = "arrayd-state")]
     pub state_dir: PathBuf,
+    /// A shared registry for several replicas: `postgres://user:password@host:port/db`
+    /// (default: the file in `--state-dir`). Prefer the environment for the password.
+    #[arg(long, env = "ARRAYD_REGISTRY", hide_env_values = true)]
+    pub registry: Option<RegistryUrl>,
     /// Chunk cache budget (bytes; suffixes K, M, G, KiB, MiB, GiB).
     #[arg(long, env = "ARRAYD_CACHE_SIZE", default_value = "1GiB", value_parser = parse_bytes)]
     pub cache_size: u64,
@@ -170,6 +174,25 @@ impl Settings {
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
             })
             .max(1)
+    }
+}
+
+/// A registry connection string; its `Debug` never shows it (it may hold a password).
+#[derive(Clone)]
+pub struct RegistryUrl(pub String);
+
+impl std::fmt::Debug for RegistryUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegistryUrl(_)")
+    }
+}
+
+impl std::str::FromStr for RegistryUrl {
+    type Err = std::convert::Infallible;
+
+    /// Never fails here: a value clap refused would be echoed with its password.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
     }
 }
 

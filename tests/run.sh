@@ -5,6 +5,8 @@
 #   3. cargo test: every Rust test
 #   4. tests/e2e/clients.py against target/debug/arrayd, as cargo test built it (real clients:
 #      tensorstore, cloud-volume, zarr-python, neuroglancer in headless Chromium)
+#   4b. tests/cluster/cluster.py: PostgreSQL + three replicas + nginx (the shared registry)
+#   4c. kubernetes-validate --strict on docker/k8s/*.yaml
 #   5. schemathesis against openapi/openapi.yaml and a demo server (target/debug/arrayd)
 #   6. cargo fuzz: each target of fuzz/ for $FUZZ_SECONDS (default 60) on nightly, from the
 #      seed corpus fuzz/corpus/TARGET (new entries go to fuzz/target/corpus/, ignored)
@@ -105,6 +107,36 @@ if [ -x target/debug/arrayd ] || cargo build; then
 else
   FAILED=$((FAILED + 1))
   record "cargo build" FAILED $((SECONDS - t)) "e2e clients not run"
+fi
+
+# 4b. the cluster test: a real PostgreSQL (Debian's postgresql, initdb + pg_ctl in a temp dir,
+#     as the postgres user), three target/debug/arrayd replicas sharing it, and nginx with
+#     docker/nginx/arrayd.conf; each of its tests counts as one (tests/cluster/cluster.py).
+t=$SECONDS
+if [ -x target/debug/arrayd ] && [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v nginx > /dev/null; then
+  set +e
+  timeout 300 .venv/bin/python tests/cluster/cluster.py target/debug/arrayd 2>&1 | tee "$OUT/cluster.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$OUT/cluster.log" | tail -n 1 || true)
+  p=$(echo "${line:-0 passed}" | awk '{print $1}')
+  f=$(echo "${line:-0 passed, 0 failed}" | awk '{print $3}')
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  record cluster "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED($rc)")" $((SECONDS - t)) "$p passed, $f failed"
+else
+  FAILED=$((FAILED + 1))
+  record cluster FAILED $((SECONDS - t)) "needs target/debug/arrayd, postgresql-15 and nginx (.ci/run installs them)"
+fi
+
+# 4c. docker/k8s manifests, strictly validated (unknown fields refused) against the
+#     Kubernetes 1.30 schemas bundled in PyPI's kubernetes-validate. One test.
+t=$SECONDS
+if .venv/bin/pip install -q --disable-pip-version-check -r tests/cluster/requirements-k8s.txt \
+   && .venv/bin/kubernetes-validate --strict -k 1.30.0 docker/k8s/*.yaml > "$OUT/k8s.log" 2>&1; then
+  PASSED=$((PASSED + 1)); record k8s ok $((SECONDS - t)) "$(grep -c passed "$OUT/k8s.log") manifests"
+else
+  FAILED=$((FAILED + 1)); record k8s FAILED $((SECONDS - t)) "see $OUT/k8s.log"
 fi
 
 # 5. schemathesis: every operation of openapi/openapi.yaml against a fresh demo server, with

@@ -2,14 +2,17 @@
 //! delete, list; references between configs; durable across restarts.
 //!
 //! Readers take an immutable snapshot (`Arc`), so a concurrent PUT never changes a
-//! read halfway; writers are serialized, persist first and then publish.
+//! read halfway; writers are serialized, persist first and then publish. The registry
+//! persists in a file (`store`) or, shared by replicas, in PostgreSQL (`pg`, `shared`).
 
+pub mod pg;
+mod shared;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::Value;
 
@@ -19,7 +22,7 @@ use crate::array::{ArrayRef, FieldProblem};
 use crate::cache::ChunkCache;
 use crate::error::Error;
 use crate::levels::Levels;
-use store::{Store, StoredEntry};
+use store::{Store, StoredEntry, persist};
 
 /// One registered config and the array it opened (or why it could not).
 #[derive(Debug)]
@@ -66,6 +69,10 @@ impl Entry {
 struct Snapshot {
     order: Vec<String>,
     entries: HashMap<String, Arc<Entry>>,
+    /// Shared registry only: the database revision this snapshot equals, and each
+    /// entry's row revision.
+    rev: i64,
+    revs: HashMap<String, i64>,
 }
 
 impl Snapshot {
@@ -141,29 +148,6 @@ pub struct PutOutcome {
     pub entry: Arc<Entry>,
     /// True when the name was new.
     pub created: bool,
-}
-
-/// A failed save as the client sees it: nothing changed, and why.
-fn persist_error(e: &std::io::Error) -> Error {
-    use std::io::ErrorKind;
-    let full = e.kind() == ErrorKind::StorageFull || e.kind() == ErrorKind::QuotaExceeded;
-    let why = if full {
-        "the state directory's disk is full"
-    } else if matches!(
-        e.kind(),
-        ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied
-    ) {
-        "the state directory is not writable"
-    } else {
-        "the state directory cannot be written"
-    };
-    tracing::error!(error = %e, "persisting the registry failed");
-    Error::Storage {
-        full,
-        detail: format!(
-            "{why} ({e}); the change was not made. Retry once the operator has fixed --state-dir"
-        ),
-    }
 }
 
 /// Checks a registry name: 1-128 characters of `[A-Za-z0-9._-]`.
@@ -243,16 +227,25 @@ pub fn dependency_order(entries: &[(String, Value)]) -> Vec<usize> {
     order
 }
 
+/// Where the registry persists.
+#[derive(Debug)]
+enum Backend {
+    File(Store),
+    Pg(Box<pg::PgStore>),
+}
+
 /// The registry.
 #[derive(Debug)]
 pub struct Registry {
     snap: RwLock<Arc<Snapshot>>,
     writer: tokio::sync::Mutex<()>,
-    store: Store,
+    backend: Backend,
     env: ResolveEnv,
     cache: ChunkCache,
     loaded: AtomicBool,
     ready: AtomicBool,
+    /// Shared registry only: why the snapshot may be behind the database.
+    stale: Mutex<Option<String>>,
 }
 
 impl Registry {
@@ -261,15 +254,36 @@ impl Registry {
     /// # Errors
     /// When the state directory cannot be created.
     pub fn new(state_dir: &Path, env: ResolveEnv, cache: ChunkCache) -> std::io::Result<Self> {
-        Ok(Self {
+        Ok(Self::with_backend(
+            Backend::File(Store::open(state_dir)?),
+            env,
+            cache,
+        ))
+    }
+
+    /// An empty registry shared through PostgreSQL at `url`; call [`Registry::load`] next.
+    ///
+    /// # Errors
+    /// When `url` is not a connection string (the message never repeats it).
+    pub fn shared(url: &str, env: ResolveEnv, cache: ChunkCache) -> Result<Self, String> {
+        Ok(Self::with_backend(
+            Backend::Pg(Box::new(pg::PgStore::new(url)?)),
+            env,
+            cache,
+        ))
+    }
+
+    fn with_backend(backend: Backend, env: ResolveEnv, cache: ChunkCache) -> Self {
+        Self {
             snap: RwLock::new(Arc::new(Snapshot::default())),
             writer: tokio::sync::Mutex::new(()),
-            store: Store::open(state_dir)?,
+            backend,
             env,
             cache,
             loaded: AtomicBool::new(false),
             ready: AtomicBool::new(false),
-        })
+            stale: Mutex::new(None),
+        }
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -309,8 +323,11 @@ impl Registry {
     /// # Errors
     /// When the registry file cannot be read.
     pub async fn load(&self) -> Result<usize, String> {
-        let stored: Vec<(String, Value)> = self
-            .store
+        let store = match &self.backend {
+            Backend::File(store) => store,
+            Backend::Pg(pg) => return Ok(self.load_shared(pg).await),
+        };
+        let stored: Vec<(String, Value)> = store
             .load()?
             .into_iter()
             .map(|e| (e.name, e.config))
@@ -437,14 +454,35 @@ impl Registry {
                 "the registry is still loading; retry shortly".into(),
             ));
         }
+        let store = match &self.backend {
+            Backend::File(store) => store,
+            Backend::Pg(pg) => return self.put_shared(pg, name, config, dry_run).await,
+        };
         let _w = self.writer.lock().await;
         let old = self.snapshot();
+        let (entry, next, created) = self.plan_put(&old, name, config).await?;
+        if !dry_run {
+            persist(store, &next).await?;
+            self.invalidate_changed(&old, &next);
+            self.publish(next);
+        }
+        Ok(PutOutcome { entry, created })
+    }
+
+    /// `old` with `name` registered as `config` and its dependents reopened, or every
+    /// problem that prevents it; whether `name` is new.
+    async fn plan_put(
+        &self,
+        old: &Snapshot,
+        name: &str,
+        config: Value,
+    ) -> Result<(Arc<Entry>, Snapshot, bool), Error> {
         let entry = Arc::new(
-            self.build(&old, name, &config)
+            self.build(old, name, &config)
                 .await
                 .map_err(Error::Validation)?,
         );
-        let mut next = (*old).clone();
+        let mut next = old.clone();
         let created = !next.entries.contains_key(name);
         if created {
             next.order.push(name.to_owned());
@@ -470,12 +508,7 @@ impl Registry {
         if !problems.is_empty() {
             return Err(Error::Validation(problems));
         }
-        if !dry_run {
-            self.persist(&next).await?;
-            self.invalidate_changed(&old, &next);
-            self.publish(next);
-        }
-        Ok(PutOutcome { entry, created })
+        Ok((entry, next, created))
     }
 
     /// Removes `name`.
@@ -484,38 +517,17 @@ impl Registry {
     /// [`Error::NotFound`], [`Error::Conflict`] when other configs refer to it, or
     /// [`Error::Internal`] when persisting fails.
     pub async fn delete(&self, name: &str) -> Result<(), Error> {
+        let store = match &self.backend {
+            Backend::File(store) => store,
+            Backend::Pg(pg) => return self.delete_shared(pg, name).await,
+        };
         let _w = self.writer.lock().await;
         let old = self.get(name).map(|_| self.snapshot())?;
-        let users: Vec<&String> = old
-            .order
-            .iter()
-            .filter(|n| {
-                old.entries
-                    .get(*n)
-                    .is_some_and(|e| e.refs.iter().any(|r| r == name))
-            })
-            .collect();
-        if !users.is_empty() {
-            return Err(Error::Conflict(format!(
-                "array {name:?} is referred to by {users:?}; delete or change those first"
-            )));
-        }
-        let mut next = (*old).clone();
-        next.order.retain(|n| n != name);
-        next.entries.remove(name);
-        self.persist(&next).await?;
+        let next = plan_delete(&old, name)?;
+        persist(store, &next).await?;
         self.invalidate_changed(&old, &next);
         self.publish(next);
         Ok(())
-    }
-
-    async fn persist(&self, snap: &Snapshot) -> Result<(), Error> {
-        let store = self.store.clone();
-        let stored = snap.stored();
-        tokio::task::spawn_blocking(move || store.save(&stored))
-            .await
-            .map_err(|e| Error::Internal(format!("persisting the registry panicked: {e}")))?
-            .map_err(|e| persist_error(&e))
     }
 
     /// Drops cached chunks of arrays whose resolved config changed or vanished.
@@ -533,6 +545,34 @@ impl Registry {
             }
         }
     }
+}
+
+/// `old` without `name`, or a 404 / 409 (`name` is unknown / still referred to).
+fn plan_delete(old: &Snapshot, name: &str) -> Result<Snapshot, Error> {
+    if !old.entries.contains_key(name) {
+        return Err(Error::NotFound(format!(
+            "no array named {name:?} is registered; GET /v1/arrays lists them"
+        )));
+    }
+    let users: Vec<&String> = old
+        .order
+        .iter()
+        .filter(|n| {
+            old.entries
+                .get(*n)
+                .is_some_and(|e| e.refs.iter().any(|r| r == name))
+        })
+        .collect();
+    if !users.is_empty() {
+        return Err(Error::Conflict(format!(
+            "array {name:?} is referred to by {users:?}; delete or change those first"
+        )));
+    }
+    let mut next = old.clone();
+    next.order.retain(|n| n != name);
+    next.entries.remove(name);
+    next.revs.remove(name);
+    Ok(next)
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::Error;
+
 /// One persisted config.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StoredEntry {
@@ -104,6 +106,38 @@ impl Store {
         written?;
         File::open(&self.dir)?.sync_all()
     }
+}
+
+/// A failed save as the client sees it: nothing changed, and why.
+fn persist_error(e: &std::io::Error) -> Error {
+    use std::io::ErrorKind;
+    let full = e.kind() == ErrorKind::StorageFull || e.kind() == ErrorKind::QuotaExceeded;
+    let why = if full {
+        "the state directory's disk is full"
+    } else if matches!(
+        e.kind(),
+        ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied
+    ) {
+        "the state directory is not writable"
+    } else {
+        "the state directory cannot be written"
+    };
+    tracing::error!(error = %e, "persisting the registry failed");
+    Error::Storage {
+        full,
+        detail: format!(
+            "{why} ({e}); the change was not made. Retry once the operator has fixed --state-dir"
+        ),
+    }
+}
+
+pub(super) async fn persist(store: &Store, snap: &super::Snapshot) -> Result<(), Error> {
+    let store = store.clone();
+    let stored = snap.stored();
+    tokio::task::spawn_blocking(move || store.save(&stored))
+        .await
+        .map_err(|e| Error::Internal(format!("persisting the registry panicked: {e}")))?
+        .map_err(|e| persist_error(&e))
 }
 
 #[cfg(test)]

@@ -19,7 +19,12 @@ pub async fn healthz() -> Json<Value> {
 /// problem. Probes during start-up are expected: they are not logged as failures.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.registry.is_ready() {
-        Json(json!({"status": "ready", "arrays": state.registry.list().len()})).into_response()
+        Json(json!({
+            "status": "ready",
+            "arrays": state.registry.list().len(),
+            "registry": state.registry.status(),
+        }))
+        .into_response()
     } else {
         problem_response(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -37,7 +37,7 @@ pub fn env(root: &Path) -> ResolveEnv {
         limits: s.limits(),
         remotes: Arc::new(Remotes::new(
             s.allow_remote.clone(),
-            s.store_options.clone(),
+            s.store_options,
             metrics.clone(),
         )),
         metrics,
@@ -258,11 +258,11 @@ pub async fn check_fill(case: &str, a: &ArrayRef, whole: &Volume, t: &mut Tally)
     // Partly outside: only one corner past the ROI.
     let corner = Roi::new(
         &m.roi.end() - &m.voxel_size,
-        &(&m.voxel_size * &Coord::splat(2, m.dims())),
+        &m.voxel_size * &Coord::splat(2, m.dims()),
     );
     let got = read_roi(&ctx, a, &corner, Some(fill)).await.unwrap();
     let mut want = Volume::full(m.dtype, &m.volume_shape(&corner), fill).unwrap();
-    let last = Roi::new(&m.roi.end() - &m.voxel_size, &m.voxel_size);
+    let last = Roi::new(&m.roi.end() - &m.voxel_size, m.voxel_size.clone());
     want.paste(
         &cut(m, whole, &m.roi, &last),
         &index_of(m, &corner, &last.offset),

@@ -8,6 +8,7 @@
     clippy::expect_used
 )]
 
+pub mod conformance;
 pub mod fake_dvid;
 pub mod golden_cases;
 pub mod stores;

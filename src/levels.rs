@@ -2,7 +2,7 @@
 //! `spec/neuroglancer.md`), built once when the array is registered.
 //!
 //! Level 0 is the array in a dtype neuroglancer has ([`Cast`]). Further levels are the
-//! ones its storage holds ([`Array::stored_levels`]) while they fit, then
+//! ones its storage holds ([`crate::array::Array::stored_levels`]) while they fit, then
 //! [`Downsample`]s of the level before, each halving the axes whose resolution is
 //! finest (among axes longer than one voxel), until the volume fits in one chunk.
 //! Every level is an array: read, chunked and cached like any other.

@@ -4,7 +4,7 @@
 //!
 //! The contract lives in `spec/` (`arrays.md`, `api.md`, `neuroglancer.md`, `dvid.md`).
 //! Module map: [`geometry`] and [`grid`] (ROIs and chunk grids), [`dtype`] and
-//! [`volume`] (typed voxel blocks), [`array`] (the trait, one module per config type,
+//! [`volume`] (typed voxel blocks), [`mod@array`] (the trait, one module per config type,
 //! config parsing and resolution), [`dvid`] (the DVID upstream client and codecs),
 //! [`eval`] + [`cache`] + [`compute`] (chunked, cached, bounded evaluation),
 //! [`registry`] (named configs, persisted), [`views`] (HTTP routes), [`server`]

@@ -62,12 +62,13 @@ else
   record chromium installed $((SECONDS - t))
 fi
 
-# 2b. formatting and lints (each counted as one test)
-for check in fmt clippy; do
+# 2b. formatting, lints and doc links (each counted as one test)
+for check in fmt clippy doc; do
   t=$SECONDS
   case $check in
     fmt) cmd=(cargo fmt --check) ;;
     clippy) cmd=(cargo clippy --all-targets -- -D warnings) ;;
+    doc) cmd=(env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps) ;;
   esac
   if "${cmd[@]}" > "$OUT/$check.log" 2>&1; then
     PASSED=$((PASSED + 1)); record "$check" ok $((SECONDS - t))

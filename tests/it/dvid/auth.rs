@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::seed::*;
+use super::seed::*;
 use crate::support::assert_problem;
 use crate::support::fake_dvid::{AuthStyle, Fault, Scope};
 

@@ -1,38 +1,22 @@
 //! DVID as an upstream source (issue 6, `spec/dvid.md`), against the fake DVID of
-//! `support::fake_dvid` (§7) seeded with known volumes: registration pins the version
+//! `crate::support::fake_dvid` (§7) seeded with known volumes: registration pins the version
 //! and reads the geometry exactly; reads through `/roi` are voxel-exact for grayscale
 //! and labels (unaligned, across blocks, split above 256³, at other scales); the block
 //! codec matches DVID's own fixtures; tokens reach DVID but never a problem detail or a
 //! log; upstream faults give 502/504/503 problems, are never cached, and reads recover.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "test code"
-)]
-
-mod support;
-
-#[path = "dvid/auth.rs"]
 mod auth;
-#[path = "dvid/fake.rs"]
 mod fake;
-#[path = "dvid/faults.rs"]
 mod faults;
-#[path = "dvid/reads.rs"]
 mod reads;
-#[path = "dvid/seed.rs"]
 mod seed;
 
 use arrayd::array::Freshness;
 use arrayd::geometry::Roi;
 use serde_json::{Value, json};
 
+use crate::support::assert_problem;
 use seed::*;
-use support::assert_problem;
 
 #[tokio::test]
 async fn registration_pins_the_node_and_reads_the_geometry() {

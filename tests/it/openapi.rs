@@ -3,19 +3,10 @@
 //! schemas of the metadata object and of problems list exactly the keys real responses
 //! carry.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::TestServer;
 use serde_json::{Value, json};
-use support::TestServer;
 
 fn document() -> Value {
     let text =

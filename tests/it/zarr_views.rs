@@ -2,18 +2,9 @@
 //! decoded and compared with the ROI endpoint, pass-through of stored bytes (same
 //! version and translated), pyramid levels, group roots, and HTTP behaviour.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
+use crate::support::{TestServer, assert_problem, golden_dir, noise, write_zarr_u8};
 use arrayd::volume::Volume;
 use serde_json::{Value, json};
-use support::{TestServer, assert_problem, golden_dir, noise, write_zarr_u8};
 
 fn le_u8(v: &Volume) -> Vec<u8> {
     v.to_le_bytes()

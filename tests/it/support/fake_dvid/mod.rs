@@ -15,13 +15,6 @@
 //! 2-D/JPEG/`google` outputs or ROI masking (these answer 400); free-text `Base` fields
 //! differ; auth is simulated; no size limits or throttling except the forced 503.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::cast_possible_truncation,
-    reason = "test code"
-)]
-
 mod repo;
 mod routes;
 
@@ -41,8 +34,6 @@ pub enum Scope {
     Data,
     /// Only labelmap `blocks` and `specificblocks` (to exercise a client's fallback).
     Blocks,
-    /// Every `/api/repo` and `/api/node` request.
-    All,
 }
 
 /// A forced fault.
@@ -72,7 +63,6 @@ pub enum AuthStyle {
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Logged {
-    pub method: String,
     pub path: String,
     pub query: String,
     /// The endpoint keyword (`info`, `raw`, `blocks`, `repo-info`, ...).

@@ -3,17 +3,12 @@
 //! source proving that, with the source's chunks cached, no chunk is read twice under
 //! any wrapper.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::conformance::{
+    Counting, Names, conform, counting_value, ctx, env, open, open_registry, read,
+};
+use crate::support::golden_dir;
 use arrayd::array::ArrayRef;
 use arrayd::array::config::type_names;
 use arrayd::dtype::DType;
@@ -21,10 +16,6 @@ use arrayd::encode::npy;
 use arrayd::geometry::Roi;
 use arrayd::volume::Volume;
 use serde_json::{Map, Value, json};
-use support::conformance::{
-    Counting, Names, conform, counting_value, ctx, env, open, open_registry, read,
-};
-use support::golden_dir;
 
 /// Where a case's config comes from.
 enum Config {

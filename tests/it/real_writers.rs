@@ -3,21 +3,12 @@
 //! through arrayd from disk, over HTTP and from S3, compared voxel for voxel with what the
 //! writers themselves read.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::TestServer;
+use crate::support::stores::{FileServer, moto, moto_options, upload, venv_bin};
 use serde_json::{Value, json};
-use support::TestServer;
-use support::stores::{FileServer, moto, moto_options, upload, venv_bin};
 
 /// Writes the three arrays under `root` and, for each, the C-order bytes (and shape) the
 /// writer reads back in arrayd's order (c,z,y,x): `NAME.bin`, `NAME.json`.

@@ -3,20 +3,11 @@
 //! token, single-flight evaluation, the cache budget and invalidation on replace. Each
 //! test runs a real server on a loopback port over real zarr files.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
 use std::io::Read;
 
+use crate::support::{TestServer, assert_problem, golden_dir, metric, noise, write_zarr_u8};
 use arrayd::volume::Volume;
 use serde_json::{Value, json};
-use support::{TestServer, assert_problem, golden_dir, metric, noise, write_zarr_u8};
 
 fn raw() -> Value {
     json!({"type": "zarr", "file_name": "data/raw.zarr", "dataset": "raw"})
@@ -602,7 +593,8 @@ async fn config_file_preloads_json_lists_and_toml_maps() {
         r#"{"x": {"type": "intensities", "min": 1, "max": 1, "source_array_config": "nope"}}"#,
     )
     .unwrap();
-    let st = arrayd::server::build_state(support::settings(&golden_dir(), dir.path())).unwrap();
+    let st =
+        arrayd::server::build_state(crate::support::settings(&golden_dir(), dir.path())).unwrap();
     let mut st2 = (*st.settings).clone();
     st2.config = Some(bad);
     let state = arrayd::server::build_state(st2).unwrap();

@@ -3,20 +3,11 @@
 //! z,y,x with reordered voxel size and offset, over `/roi`, the metadata and the zarr
 //! view's chunks; a non-singleton `t` is a 422 naming the axis.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
 use std::path::Path;
 
+use crate::support::{TestServer, assert_problem, noise, write_zarr_u8};
 use arrayd::volume::Volume;
 use serde_json::{Value, json};
-use support::{TestServer, assert_problem, noise, write_zarr_u8};
 
 fn u8s(v: Volume) -> (Vec<usize>, Vec<u8>) {
     let Volume::U8(a) = v else {

@@ -1,19 +1,11 @@
 //! Shared test harness: a real arrayd server on a loopback port over real files, and
 //! small helpers to talk to it.
 
-#![allow(
-    dead_code,
-    clippy::missing_panics_doc,
-    clippy::unwrap_used,
-    clippy::expect_used
-)]
-
 pub mod conformance;
 pub mod fake_dvid;
 pub mod golden_cases;
 pub mod stores;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use arrayd::server::{AppState, app, build_state, load};
@@ -29,7 +21,6 @@ pub fn golden_dir() -> PathBuf {
 pub struct TestServer {
     pub base: String,
     pub state: AppState,
-    pub addr: SocketAddr,
     pub client: reqwest::Client,
     _state_dir: Option<tempfile::TempDir>,
     task: tokio::task::JoinHandle<()>,
@@ -79,7 +70,6 @@ impl TestServer {
         Self {
             base: format!("http://{addr}"),
             state,
-            addr,
             client: reqwest::Client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())

@@ -6,7 +6,7 @@ use arrayd::geometry::Roi;
 use arrayd::volume::Volume;
 use serde_json::json;
 
-use crate::seed::*;
+use super::seed::*;
 use crate::support::fake_dvid::{Fault, InstanceSpec, Scope};
 
 #[tokio::test]

@@ -2,20 +2,11 @@
 //! are at precomputed scales 1, 2 and zarr levels `s1`, `s2`, without reading `s0`; a
 //! value-wise wrapper over a stored label pyramid serves the wrapper over stored `s1`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
 use std::path::Path;
 
+use crate::support::{TestServer, assert_problem};
 use arrayd::encode::zarr_chunk::ZarrCodec;
 use serde_json::{Value, json};
-use support::{TestServer, assert_problem};
 
 /// Writes an uncompressed zarr v2 array of `n³` voxels in `c³` chunks, value `f(z, y, x)`.
 fn write_array(

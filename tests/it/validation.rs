@@ -1,17 +1,8 @@
 //! Validation at registration, not at read (`spec/arrays.md`): every check DaCapo's
 //! `verify()` would make runs on PUT and fails with 422 naming the field and the reason.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
+use crate::support::{TestServer, assert_problem};
 use serde_json::{Value, json};
-use support::{TestServer, assert_problem};
 
 fn zarr(dataset: &str) -> Value {
     let file = match dataset {

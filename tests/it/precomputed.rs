@@ -3,24 +3,12 @@
 //! compared with the ROI endpoint and with a whole-volume reference pyramid computed
 //! here, conditional and range requests, bad chunk names, and the viewer redirect.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss,
-    reason = "test code: small voxel counts and label values"
-)]
-
-mod support;
-
 use std::collections::HashMap;
 
+use crate::support::{TestServer, assert_problem};
 use arrayd::encode::compressed_segmentation;
 use arrayd::volume::Volume;
 use serde_json::{Value, json};
-use support::{TestServer, assert_problem};
 
 /// A dense z,y,x(,c) block of f64 values with its absolute voxel offset.
 #[derive(Clone, Debug)]
@@ -288,7 +276,7 @@ async fn multiscale_pyramid_and_served_dtypes() {
     let data: Vec<u8> = (0..z * y * x)
         .map(|i| ((i * 7 + (i / x) * 3) % 251) as u8)
         .collect();
-    support::write_zarr_u8(
+    crate::support::write_zarr_u8(
         root.path(),
         "big.zarr",
         "v",
@@ -503,7 +491,7 @@ async fn http_behaviour_of_chunks() {
 
 #[tokio::test]
 async fn neuroglancer_redirect_and_state() {
-    let s = TestServer::start_with(&support::golden_dir(), |st| {
+    let s = TestServer::start_with(&crate::support::golden_dir(), |st| {
         st.neuroglancer_url = "http://ng.example/viewer/".into()
     })
     .await;

@@ -2,17 +2,8 @@
 //! data from outside the data root or wrapped an integer is now a problem naming the
 //! limit or the rule, and the server keeps serving.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
+use crate::support::{TestServer, assert_problem, noise, write_zarr_u8};
 use serde_json::{Value, json};
-use support::{TestServer, assert_problem, noise, write_zarr_u8};
 
 fn zarr(name: &str, file: &str, dataset: &str) -> Value {
     json!({"type": "zarr", "name": name, "file_name": file, "dataset": dataset})
@@ -250,7 +241,8 @@ async fn a_dataset_swapped_for_a_symlink_after_registration_serves_nothing_outsi
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_413_problems_naming_the_flag() {
-    let s = TestServer::start_with(&support::golden_dir(), |c| c.max_body_bytes = 1024).await;
+    let s =
+        TestServer::start_with(&crate::support::golden_dir(), |c| c.max_body_bytes = 1024).await;
     let big = json!({"type": "dummy", "name": "d", "attrs": {"pad": "x".repeat(4000)}});
     let body = assert_problem(s.put_json("/v1/arrays/d", &big).await, 413).await;
     assert_eq!(body["flag"], "--max-body-bytes");
@@ -275,7 +267,7 @@ async fn bodies_over_the_limit_are_413_problems_naming_the_flag() {
 async fn an_unwritable_state_dir_is_503_and_nothing_changes() {
     let state = tempfile::tempdir().unwrap();
     let dir = state.path().join("state");
-    let mut settings = support::settings(&support::golden_dir(), &dir);
+    let mut settings = crate::support::settings(&crate::support::golden_dir(), &dir);
     settings.compute_threads = Some(2);
     let s = TestServer::start_settings(settings, None).await;
     s.register("a", &json!({"type": "dummy", "name": "a"}))

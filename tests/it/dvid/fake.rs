@@ -4,7 +4,7 @@
 use arrayd::dvid::blocks::{decode_block, decode_gzip_block, encode_block, gunzip, parse_stream};
 use serde_json::{Value, json};
 
-use crate::seed::*;
+use super::seed::*;
 
 fn u64s(bytes: &[u8]) -> Vec<u64> {
     bytes

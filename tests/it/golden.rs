@@ -4,17 +4,8 @@
 //! `expected.npy`, and reading the same ROI as small unaligned tiles gives the same
 //! voxels.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
-use support::TestServer;
-use support::golden_cases::{case_dirs, run_case};
+use crate::support::TestServer;
+use crate::support::golden_cases::{case_dirs, run_case};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_golden_case_matches_over_http() {

@@ -98,10 +98,8 @@ fn endpoint(s: &[&str]) -> String {
     }
 }
 
-fn fault_applies(scope: Scope, endpoint: &str, path: &[&str]) -> bool {
-    let api = matches!(path, ["api", "repo" | "node", ..]);
+fn fault_applies(scope: Scope, endpoint: &str) -> bool {
     match scope {
-        Scope::All => api,
         Scope::Data => matches!(
             endpoint,
             "raw" | "isotropic" | "blocks" | "specificblocks" | "subvolblocks"
@@ -151,7 +149,6 @@ pub async fn handle(
     let seed = {
         let mut log = sh.log.lock().unwrap();
         log.push(Logged {
-            method: method.to_string(),
             path: path.clone(),
             query: query.clone(),
             endpoint: kw.clone(),
@@ -161,7 +158,7 @@ pub async fn handle(
     };
     let fault = *sh.fault.lock().unwrap();
     let fault = fault
-        .filter(|(scope, _)| fault_applies(*scope, &kw, &s))
+        .filter(|(scope, _)| fault_applies(*scope, &kw))
         .map(|(_, f)| f);
     match fault {
         Some(Fault::Status(503)) => {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::seed::*;
+use super::seed::*;
 use crate::support::fake_dvid::{Fault, Scope};
 use crate::support::{assert_problem, metric};
 

@@ -1,23 +1,14 @@
 //! One test per deliberate deviation from DaCapo (`spec/arrays.md`, "Deviations"),
 //! named after it. Where the golden fixtures keep DaCapo's own output (`dacapo.npy`),
 //! the test also shows that arrayd's answer differs from it. Deviation 11 (DVID
-//! geometry) is tested in `tests/dvid.rs`.
-
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
+//! geometry) is tested in the `dvid` module.
 
 use std::path::PathBuf;
 
+use crate::support::{TestServer, assert_problem, golden_dir};
 use arrayd::encode::npy;
 use arrayd::volume::Volume;
 use serde_json::{Value, json};
-use support::{TestServer, assert_problem, golden_dir};
 
 fn case_dir(prefix: &str) -> PathBuf {
     std::fs::read_dir(golden_dir().join("cases"))

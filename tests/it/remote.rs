@@ -4,25 +4,16 @@
 //! (URLs outside `--allow-remote` are never contacted) and faults (a store that stops
 //! is a 503 in bounded time, nothing cached, and reads recover when it is back).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::support::golden_cases::{case_dirs, run_case};
+use crate::support::stores::{FileServer, fake_gcs, moto, moto_options, upload, venv_bin};
+use crate::support::{TestServer, assert_problem, golden_dir, metric};
 use serde_json::json;
-use support::golden_cases::{case_dirs, run_case};
-use support::stores::{FileServer, fake_gcs, moto, moto_options, upload, venv_bin};
-use support::{TestServer, assert_problem, golden_dir, metric};
 
 async fn all_cases(
     settings: impl Fn(&mut arrayd::settings::Settings) + Send + Sync + 'static,

@@ -2,21 +2,12 @@
 //! route, arbitrary query strings and arbitrary config documents get 4xx problems (or a
 //! success), never a panic, a hang or a 500.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::support::TestServer;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use support::TestServer;
 
 fn runtime() -> &'static (tokio::runtime::Runtime, TestServer) {
     static RT: OnceLock<(tokio::runtime::Runtime, TestServer)> = OnceLock::new();

@@ -3,21 +3,12 @@
 //! blocks, uint8 and uint16, edge blocks smaller than `blockSize`, a missing block and
 //! x,y,z `resolution`/`offset`; read over HTTP in z,y,x.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
 use std::io::Write;
 use std::path::Path;
 
+use crate::support::{TestServer, assert_problem};
 use arrayd::volume::Volume;
 use serde_json::{Value, json};
-use support::{TestServer, assert_problem};
 
 /// An N5 dataset to write: sizes in N5 order (x, y, z).
 struct Dataset<'a> {

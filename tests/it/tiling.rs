@@ -4,23 +4,14 @@
 //! random chunk shape (so every wrapper sees small, unaligned requests), and a ROI read
 //! whole from the first must equal the same ROI stitched from random tiles of the second.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code"
-)]
-
-mod support;
-
 use std::sync::OnceLock;
 
+use crate::support::TestServer;
 use arrayd::eval::read_roi;
 use arrayd::geometry::{Coord, Roi};
 use arrayd::volume::Volume;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use support::TestServer;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {

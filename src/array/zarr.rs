@@ -411,7 +411,7 @@ impl Zarr {
                 .eq(chunk_all.iter().copied());
         Ok(Self {
             passthrough: PassThrough::decide(zarr_format, &document, dtype, same_grid),
-            coarser: levels::coarser(&ancestors, cfg.dataset.trim_matches('/')),
+            coarser: levels::coarser(&ancestors, cfg.dataset.trim_matches('/'), is_n5),
             meta,
             shards: sharded.then(|| ShardIndexes::new(&chunk_all)),
             array: Arc::new(array),

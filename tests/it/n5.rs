@@ -1,7 +1,8 @@
 //! N5 sources through the `zarr` type: datasets written here by a tiny N5 writer
 //! (`attributes.json` and big-endian blocks, dim 0 fastest) with raw, gzip, zstd, blosc
 //! blocks, uint8 and uint16, edge blocks smaller than `blockSize`, a missing block and
-//! x,y,z `resolution`/`offset`; read over HTTP in z,y,x.
+//! x,y,z `resolution`/`offset`; read over HTTP in z,y,x; N5 multiscale groups (n5-viewer
+//! `scales`, Paintera `multiScale`) serve their stored levels without reading `s0`.
 
 use std::io::Write;
 use std::path::Path;
@@ -310,4 +311,145 @@ async fn n5_multiscale_downsampling_factors() {
         )
         .await;
     assert_problem(r, 422).await;
+}
+
+fn n5_s1(x: usize, y: usize, z: usize) -> u64 {
+    (200 - (x * 3 + y + z) % 50) as u64
+}
+
+fn n5_s2(x: usize, y: usize, z: usize) -> u64 {
+    ((x ^ y ^ z) % 97 + 100) as u64
+}
+
+/// Levels `s0..` of `n`, `n/2`, ... voxels (raw blocks of 64) under `group`, each with
+/// its `downsamplingFactors`, values from `fs` (one per level).
+fn write_n5_levels(group: &Path, n: usize, fs: &[fn(usize, usize, usize) -> u64]) {
+    for (k, f) in fs.iter().enumerate() {
+        let dim = n >> k;
+        let factor = 1 << k;
+        let ds = Dataset {
+            dims: [dim; 3],
+            block: [64; 3],
+            data_type: "uint8",
+            compression: "raw",
+            attrs: json!({"downsamplingFactors": [factor, factor, factor]}),
+            missing: None,
+        };
+        write_n5(&group.join(format!("s{k}")), &ds, *f);
+    }
+}
+
+/// Origins of the levels in `GET /v1/arrays/{name}`.
+async fn origins(s: &TestServer, name: &str) -> Vec<String> {
+    let v: Value = s
+        .get(&format!("/v1/arrays/{name}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    v["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["origin"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A precomputed raw chunk of 64³ (x fastest) as `f` gives it.
+fn chunk_of(f: fn(usize, usize, usize) -> u64) -> Vec<u8> {
+    reference(f, 0..64, 0..64, 0..64)
+        .into_iter()
+        .map(|v| u8::try_from(v).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn n5_multiscale_groups_serve_their_stored_levels() {
+    let root = tempfile::tempdir().unwrap();
+    // n5-viewer / BigDataViewer style: `scales` on the group, one entry per level.
+    let g = root.path().join("ms.n5/raw");
+    std::fs::create_dir_all(&g).unwrap();
+    std::fs::write(
+        root.path().join("ms.n5/attributes.json"),
+        json!({"n5": "4.0.0"}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        g.join("attributes.json"),
+        json!({"resolution": [4, 4, 4], "scales": [[1, 1, 1], [2, 2, 2], [4, 4, 4]]}).to_string(),
+    )
+    .unwrap();
+    write_n5_levels(&g, 256, &[value, n5_s1, n5_s2]);
+    // Paintera style: `multiScale: true`, levels probed until one is missing.
+    let p = root.path().join("ms.n5/paintera");
+    std::fs::create_dir_all(&p).unwrap();
+    std::fs::write(
+        p.join("attributes.json"),
+        json!({"resolution": [4, 4, 4], "multiScale": true}).to_string(),
+    )
+    .unwrap();
+    write_n5_levels(&p, 256, &[value, n5_s1]);
+
+    let s = TestServer::start_with(root.path(), |_| {}).await;
+    for (name, dataset) in [("viewer", "raw/s0"), ("paintera", "paintera/s0")] {
+        s.register(
+            name,
+            &json!({"type": "zarr", "file_name": "ms.n5", "dataset": dataset}),
+        )
+        .await;
+    }
+    assert_eq!(origins(&s, "viewer").await, ["array", "stored", "stored"]);
+    assert_eq!(
+        origins(&s, "paintera").await,
+        ["array", "stored", "computed"]
+    );
+    let info: Value = s
+        .get("/v1/arrays/viewer/precomputed/info")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["scales"][2]["resolution"], json!([16, 16, 16]));
+
+    // Every s0 block of the viewer group becomes unreadable: a read of one would fail.
+    for entry in walk(&g.join("s0")) {
+        if entry.file_name().unwrap() != "attributes.json" {
+            std::fs::write(&entry, b"not a block").unwrap();
+        }
+    }
+    for (level, f) in [
+        ("s1", n5_s1 as fn(usize, usize, usize) -> u64),
+        ("s2", n5_s2),
+    ] {
+        let r = s
+            .get(&format!(
+                "/v1/arrays/viewer/precomputed/{level}/0-64_0-64_0-64"
+            ))
+            .await;
+        assert_eq!(r.status(), 200, "{level}");
+        assert_eq!(r.bytes().await.unwrap().to_vec(), chunk_of(f), "{level}");
+    }
+    let r = s
+        .get("/v1/arrays/viewer/precomputed/s0/0-64_0-64_0-64")
+        .await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    // The probed group's stored s1 is served as stored.
+    let r = s
+        .get("/v1/arrays/paintera/precomputed/s1/0-64_0-64_0-64")
+        .await;
+    assert_eq!(r.bytes().await.unwrap().to_vec(), chunk_of(n5_s1));
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -40,6 +40,20 @@ counts() {  # counts LOG: "passed failed" summed over cargo's "test result:" lin
        END { print p + 0, f + 0 }' "$1"
 }
 
+py_suite() {  # py_suite PHASE TIMEOUT SCRIPT LOG: a Python suite ending "N passed, M failed"
+  local t=$SECONDS rc line p f
+  set +e
+  timeout "$2" .venv/bin/python "$3" target/debug/arrayd 2>&1 | tee "$4"
+  rc=${PIPESTATUS[0]}
+  set -e
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$4" | tail -n 1 || true)
+  p=$(echo "${line:-0 passed}" | awk '{print $1}')
+  f=$(echo "${line:-0 passed, 0 failed}" | awk '{print $3}')
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  record "$1" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED($rc)")" $((SECONDS - t)) "$p passed, $f failed"
+}
+
 # 1. client venv
 t=$SECONDS
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -95,16 +109,7 @@ t=$SECONDS
 if [ -x target/debug/arrayd ] || cargo build; then
   record "cargo build" ok $((SECONDS - t))
   t=$SECONDS
-  set +e
-  timeout 2700 .venv/bin/python tests/e2e/clients.py target/debug/arrayd 2>&1 | tee "$OUT/clients.log"
-  rc=${PIPESTATUS[0]}
-  set -e
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$OUT/clients.log" | tail -n 1 || true)
-  p=$(echo "${line:-0 passed}" | awk '{print $1}')
-  f=$(echo "${line:-0 passed, 0 failed}" | awk '{print $3}')
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-  record "e2e clients" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED($rc)")" $((SECONDS - t)) "$p passed, $f failed"
+  py_suite "e2e clients" 2700 tests/e2e/clients.py "$OUT/clients.log"
 else
   FAILED=$((FAILED + 1))
   record "cargo build" FAILED $((SECONDS - t)) "e2e clients not run"
@@ -115,16 +120,7 @@ fi
 #     docker/nginx/arrayd.conf; each of its tests counts as one (tests/cluster/cluster.py).
 t=$SECONDS
 if [ -x target/debug/arrayd ] && [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v nginx > /dev/null; then
-  set +e
-  timeout 300 .venv/bin/python tests/cluster/cluster.py target/debug/arrayd 2>&1 | tee "$OUT/cluster.log"
-  rc=${PIPESTATUS[0]}
-  set -e
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$OUT/cluster.log" | tail -n 1 || true)
-  p=$(echo "${line:-0 passed}" | awk '{print $1}')
-  f=$(echo "${line:-0 passed, 0 failed}" | awk '{print $3}')
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-  record cluster "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED($rc)")" $((SECONDS - t)) "$p passed, $f failed"
+  py_suite cluster 300 tests/cluster/cluster.py "$OUT/cluster.log"
 else
   FAILED=$((FAILED + 1))
   record cluster FAILED $((SECONDS - t)) "needs target/debug/arrayd, postgresql-15 and nginx (.ci/run installs them)"

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt, stream};
 use ndarray::ArrayD;
 use serde_json::{Map, json};
 
@@ -27,6 +28,11 @@ pub enum Reduce {
     /// Most frequent non-zero label.
     Mode,
 }
+
+/// Tiles of one read reduced at once. A coarse chunk holds at most this many source
+/// tiles per level while it is computed (not the whole finer region), so a cold pyramid
+/// needs memory in proportion to its depth, not to its finest level.
+const TILES_IN_FLIGHT: usize = 2;
 
 /// A source reduced by a whole factor per spatial axis.
 #[derive(Debug)]
@@ -125,8 +131,77 @@ impl Array for Downsample {
     }
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
-        let sm = self.source.meta();
         let out_box = self.boxed(roi, &self.meta.voxel_size);
+        let tiles = self.tiles(out_box);
+        if let [only] = tiles.as_slice() {
+            return self.reduce_tile(*only, ctx).await;
+        }
+        let mut out = Volume::zeros(self.meta.dtype, &self.meta.volume_shape(roi));
+        let mut parts =
+            stream::iter(tiles)
+                .map(|tile| async move {
+                    Ok::<_, EvalError>((tile, self.reduce_tile(tile, ctx).await?))
+                })
+                .buffer_unordered(TILES_IN_FLIGHT);
+        while let Some((tile, part)) = parts.try_next().await? {
+            let at: Vec<usize> = self
+                .meta
+                .num_channels
+                .map(|_| 0)
+                .into_iter()
+                .chain(
+                    (self.pad..3)
+                        .map(|d| usize::try_from(tile.begin[d] - out_box.begin[d]).unwrap_or(0)),
+                )
+                .collect();
+            out.paste(&part, &at).map_err(EvalError::Internal)?;
+        }
+        Ok(out)
+    }
+}
+
+impl Downsample {
+    /// The output voxel box split into tiles of at most one source chunk each, on the
+    /// source's chunk grid where it lies on the factor.
+    fn tiles(&self, out: Box3) -> Vec<Box3> {
+        let sm = self.source.meta();
+        let chunk = pad3(&sm.grid.chunk_voxels(&sm.voxel_size), 1);
+        let origin = pad3(&sm.grid.origin.div_floor(&sm.voxel_size), 0);
+        let f = self.factor;
+        let cuts = [0, 1, 2].map(|d| {
+            let step = (chunk[d] / f[d]).max(1);
+            let phase = if origin[d] % f[d] == 0 && chunk[d] % f[d] == 0 {
+                origin[d] / f[d]
+            } else {
+                out.begin[d]
+            };
+            let mut spans = Vec::new();
+            let mut a = out.begin[d];
+            while a < out.end[d] {
+                let b = (a - (a - phase).rem_euclid(step) + step).min(out.end[d]);
+                spans.push((a, b));
+                a = b;
+            }
+            spans
+        });
+        let mut tiles = Vec::new();
+        for &(z0, z1) in &cuts[0] {
+            for &(y0, y1) in &cuts[1] {
+                for &(x0, x1) in &cuts[2] {
+                    tiles.push(Box3 {
+                        begin: [z0, y0, x0],
+                        end: [z1, y1, x1],
+                    });
+                }
+            }
+        }
+        tiles
+    }
+
+    /// The output voxels `out_box` (absolute, z,y,x padded), from the source voxels
+    /// they reduce.
+    async fn reduce_tile(&self, out_box: Box3, ctx: &ReadCtx) -> Result<Volume, EvalError> {
+        let sm = self.source.meta();
         let f = self.factor;
         let bounds = self.boxed(&sm.roi, &sm.voxel_size);
         let in_box = Box3 {
@@ -137,11 +212,13 @@ impl Array for Downsample {
         let pick = |v: [i64; 3]| Coord::new(v[self.pad..].to_vec());
         let in_roi =
             Roi::from_bounds(pick(in_box.begin), &pick(in_box.end)).to_world(&sm.voxel_size);
+        let out_roi = Roi::from_bounds(pick(out_box.begin), &pick(out_box.end))
+            .to_world(&self.meta.voxel_size);
         let input = ctx.read(&self.source, &in_roi).await?;
         let channels = self.meta.num_channels;
         let shape3 =
             move |b: Box3| -> Vec<usize> { channels.into_iter().chain(b.shape()).collect() };
-        let out_shape = self.meta.volume_shape(roi);
+        let out_shape = self.meta.volume_shape(&out_roi);
         let reduce = self.reduce;
         ctx.compute(move || {
             let input = input

@@ -392,6 +392,41 @@ impl Box3 {
     pub fn is_disjoint(&self, other: &Box3) -> bool {
         (0..3).any(|d| self.end[d] <= other.begin[d] || self.begin[d] >= other.end[d])
     }
+
+    /// The box of `extent` voxels per axis starting at `begin`.
+    #[must_use]
+    pub fn sized(begin: [i64; 3], extent: [i64; 3]) -> Box3 {
+        Box3 {
+            begin,
+            end: [0, 1, 2].map(|d| begin[d].saturating_add(extent[d])),
+        }
+    }
+
+    /// Signed extent per axis (`end - begin`).
+    #[must_use]
+    pub fn extent(&self) -> [i64; 3] {
+        [0, 1, 2].map(|d| self.end[d] - self.begin[d])
+    }
+
+    /// Number of voxels (0 when empty), saturating.
+    #[must_use]
+    pub fn voxels(&self) -> i64 {
+        self.extent()
+            .iter()
+            .fold(1, |acc, &e| acc.saturating_mul(e.max(0)))
+    }
+
+    /// True when the box holds no voxel.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        (0..3).any(|d| self.end[d] <= self.begin[d])
+    }
+
+    /// True when voxel `p` lies inside.
+    #[must_use]
+    pub fn contains_point(&self, p: [i64; 3]) -> bool {
+        (0..3).all(|d| p[d] >= self.begin[d] && p[d] < self.end[d])
+    }
 }
 
 impl fmt::Debug for Roi {

@@ -26,10 +26,10 @@ use super::{Array, ArrayRef, FieldProblem, Freshness, Metadata};
 use crate::dvid::client::{DvidClient, Secret, segment};
 use crate::dvid::error::DvidError;
 use crate::dvid::info::{InstanceInfo, Kind, parse_info};
-use crate::dvid::read::{Reader, VoxelBox};
+use crate::dvid::read::Reader;
 use crate::dvid::uuid::{self, ResolveError};
 use crate::eval::{EvalError, ReadCtx};
-use crate::geometry::{Coord, Roi};
+use crate::geometry::{Box3, Coord, Roi};
 use crate::grid::ChunkGrid;
 use crate::volume::Volume;
 
@@ -209,8 +209,8 @@ impl Shared {
         let level = info.level(scale);
         let vs = Coord::new(level.voxel_size.to_vec());
         let roi = Roi::from_bounds(
-            &Coord::new(level.begin.to_vec()) * &vs,
-            &(&Coord::new(level.end.to_vec()) * &vs),
+            &Coord::new(level.bounds.begin.to_vec()) * &vs,
+            &(&Coord::new(level.bounds.end.to_vec()) * &vs),
         );
         let grid = ChunkGrid::from_voxels(
             Coord::splat(0, 3),
@@ -276,9 +276,9 @@ impl Array for Dvid {
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let vs = &self.meta.voxel_size;
-        let b = VoxelBox {
+        let b = Box3 {
             begin: three(&(&roi.offset / vs)),
-            shape: three(&(&roi.shape / vs)),
+            end: three(&(&roi.end() / vs)),
         };
         self.reader.read(b, ctx).await
     }

@@ -78,42 +78,70 @@ pub struct LabelBlock {
     pub labels: Vec<u64>,
 }
 
-/// Decodes one DVID compressed label Block (already gunzipped).
-///
-/// # Errors
-/// A truncated or inconsistent block.
-pub fn decode_block(data: &[u8]) -> Result<LabelBlock, CodecError> {
-    let mut c = Cursor { data, pos: 0 };
-    let gx = to_usize(c.u32("gx")?);
-    let gy = to_usize(c.u32("gy")?);
-    let gz = to_usize(c.u32("gz")?);
-    let n = to_usize(c.u32("the label count")?);
-    let nsb = gx.saturating_mul(gy).saturating_mul(gz);
-    let (nx, ny, nz) = (gx * SUB, gy * SUB, gz * SUB);
-    if nsb == 0 || nsb.saturating_mul(SUB_VOXELS) > MAX_BLOCK_VOXELS {
-        return err(format!(
-            "block of {gx}×{gy}×{gz} sub-blocks is empty or too large"
-        ));
+/// A block's header: sub-blocks per axis and the size of its label list, checked.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    /// Sub-blocks per axis, x,y,z (DVID order).
+    grid: [usize; 3],
+    /// Labels in the block's list.
+    labels: usize,
+}
+
+impl Header {
+    /// Reads `gx, gy, gz, N`, refusing an empty or oversized block and more labels
+    /// than voxels.
+    fn read(c: &mut Cursor<'_>) -> Result<Self, CodecError> {
+        let gx = to_usize(c.u32("gx")?);
+        let gy = to_usize(c.u32("gy")?);
+        let gz = to_usize(c.u32("gz")?);
+        let n = to_usize(c.u32("the label count")?);
+        let nsb = gx.saturating_mul(gy).saturating_mul(gz);
+        if nsb == 0 || nsb.saturating_mul(SUB_VOXELS) > MAX_BLOCK_VOXELS {
+            return err(format!(
+                "block of {gx}×{gy}×{gz} sub-blocks is empty or too large"
+            ));
+        }
+        let h = Self {
+            grid: [gx, gy, gz],
+            labels: n,
+        };
+        if n > h.voxels() {
+            return err(format!("block claims {n} labels for {} voxels", h.voxels()));
+        }
+        Ok(h)
     }
-    let voxels = nsb * SUB_VOXELS;
-    if n > voxels {
-        return err(format!("block claims {n} labels for {voxels} voxels"));
+
+    fn sub_blocks(&self) -> usize {
+        self.grid.iter().product()
     }
-    let labels: Vec<u64> = c
-        .take(n * 8, "the label list")?
+
+    fn voxels(&self) -> usize {
+        self.sub_blocks() * SUB_VOXELS
+    }
+
+    /// Voxels per axis, z,y,x.
+    fn shape(&self) -> [usize; 3] {
+        let [gx, gy, gz] = self.grid;
+        [gz * SUB, gy * SUB, gx * SUB]
+    }
+}
+
+/// The block's label list.
+fn read_labels(c: &mut Cursor<'_>, n: usize) -> Result<Vec<u64>, CodecError> {
+    Ok(c.take(n * 8, "the label list")?
         .chunks_exact(8)
         .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-        .collect();
-    let shape = [nz, ny, nx];
-    if n < 2 {
-        let solid = labels.first().copied().unwrap_or(0);
-        return Ok(LabelBlock {
-            shape,
-            labels: vec![solid; voxels],
-        });
-    }
+        .collect())
+}
+
+/// Per sub-block label counts and, concatenated, each sub-block's indices into the
+/// label list.
+fn read_sub_block_tables(
+    c: &mut Cursor<'_>,
+    h: &Header,
+) -> Result<(Vec<usize>, Vec<usize>), CodecError> {
     let counts: Vec<usize> = c
-        .take(nsb * 2, "the sub-block label counts")?
+        .take(h.sub_blocks() * 2, "the sub-block label counts")?
         .chunks_exact(2)
         .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
         .collect();
@@ -128,26 +156,74 @@ pub fn decode_block(data: &[u8]) -> Result<LabelBlock, CodecError> {
         .chunks_exact(4)
         .map(|b| to_usize(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
         .collect();
+    let n = h.labels;
     if let Some(bad) = indices.iter().find(|&&i| i >= n) {
         return err(format!("label index {bad} is outside the {n} labels"));
     }
+    Ok((counts, indices))
+}
+
+/// The 512 labels of one sub-block (z,y,x, x fastest) from its `local` labels and
+/// its packed voxel indices.
+fn unpack_sub_block(
+    local: &[u64],
+    packed: &[u8],
+    bits: u32,
+) -> Result<[u64; SUB_VOXELS], CodecError> {
+    let mut out = [0u64; SUB_VOXELS];
+    match local {
+        [] => {}
+        [solid] => out.fill(*solid),
+        _ => {
+            for (v, slot) in out.iter_mut().enumerate() {
+                let idx = packed_value(packed, v * to_usize(bits), bits);
+                let Some(&label) = local.get(idx) else {
+                    return err(format!(
+                        "voxel index {idx} exceeds the sub-block's {} labels",
+                        local.len()
+                    ));
+                };
+                *slot = label;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes one DVID compressed label Block (already gunzipped).
+///
+/// # Errors
+/// A truncated or inconsistent block.
+pub fn decode_block(data: &[u8]) -> Result<LabelBlock, CodecError> {
+    let mut c = Cursor { data, pos: 0 };
+    let h = Header::read(&mut c)?;
+    let labels = read_labels(&mut c, h.labels)?;
+    let shape = h.shape();
+    if h.labels < 2 {
+        let solid = labels.first().copied().unwrap_or(0);
+        return Ok(LabelBlock {
+            shape,
+            labels: vec![solid; h.voxels()],
+        });
+    }
+    let (counts, indices) = read_sub_block_tables(&mut c, &h)?;
     let values = &data[c.pos..];
-    let mut out = vec![0u64; voxels];
-    let mut next_index = 0usize;
-    let mut byte = 0usize;
-    let mut sb = 0usize;
-    let mut local = [0u64; SUB_VOXELS];
+    let [_, ny, nx] = shape;
+    let [gx, gy, gz] = h.grid;
+    let mut out = vec![0u64; h.voxels()];
+    let (mut next_index, mut byte, mut sb) = (0usize, 0usize, 0usize);
+    let mut local = Vec::with_capacity(SUB_VOXELS);
     for sz in 0..gz {
         for sy in 0..gy {
             for sx in 0..gx {
                 let count = counts[sb];
                 sb += 1;
-                for (slot, &i) in local
-                    .iter_mut()
-                    .zip(&indices[next_index..next_index + count])
-                {
-                    *slot = labels[i];
-                }
+                local.clear();
+                local.extend(
+                    indices[next_index..next_index + count]
+                        .iter()
+                        .map(|&i| labels[i]),
+                );
                 next_index += count;
                 let bits = bits_for(count);
                 let need = SUB_VOXELS * to_usize(bits) / 8;
@@ -155,23 +231,12 @@ pub fn decode_block(data: &[u8]) -> Result<LabelBlock, CodecError> {
                     return err("block ends early: the packed voxel indices are cut short");
                 };
                 byte += need;
+                let sub = unpack_sub_block(&local, packed, bits)?;
                 let base = (sz * SUB * ny + sy * SUB) * nx + sx * SUB;
-                for v in 0..SUB_VOXELS {
-                    let label = match count {
-                        0 => 0,
-                        1 => local[0],
-                        _ => {
-                            let idx = packed_value(packed, v * to_usize(bits), bits);
-                            if idx >= count {
-                                return err(format!(
-                                    "voxel index {idx} exceeds the sub-block's {count} labels"
-                                ));
-                            }
-                            local[idx]
-                        }
-                    };
-                    let (z, y, x) = (v / (SUB * SUB), (v / SUB) % SUB, v % SUB);
-                    out[base + (z * ny + y) * nx + x] = label;
+                for (row, chunk) in sub.chunks_exact(SUB).enumerate() {
+                    let (z, y) = (row / SUB, row % SUB);
+                    let at = base + (z * ny + y) * nx;
+                    out[at..at + SUB].copy_from_slice(chunk);
                 }
             }
         }

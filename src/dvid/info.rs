@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::dtype::DType;
+use crate::geometry::Box3;
 
 /// How an instance is read, chosen by its `Base.TypeName`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +64,8 @@ pub struct InstanceInfo {
     pub voxel_size: [i64; 3],
     /// `Extended.VoxelUnits`, z,y,x (empty when absent).
     pub units: Vec<String>,
-    /// First voxel, z,y,x (`MinPoint` reversed).
-    pub begin: [i64; 3],
-    /// One past the last voxel, z,y,x (`MaxPoint` reversed, + 1).
-    pub end: [i64; 3],
+    /// Voxels at scale 0, z,y,x: `MinPoint` reversed to `MaxPoint` reversed + 1.
+    pub bounds: Box3,
     /// `Extended.MaxDownresLevel` (labelmap scales 0..=N exist), 0 if absent.
     pub max_downres_level: u32,
 }
@@ -76,10 +75,8 @@ pub struct InstanceInfo {
 pub struct Level {
     /// Voxel size, z,y,x: scale 0's times 2^scale.
     pub voxel_size: [i64; 3],
-    /// First voxel, z,y,x.
-    pub begin: [i64; 3],
-    /// One past the last voxel, z,y,x.
-    pub end: [i64; 3],
+    /// The scale's voxels, z,y,x.
+    pub bounds: Box3,
 }
 
 impl InstanceInfo {
@@ -90,8 +87,10 @@ impl InstanceInfo {
         let f = 1i64 << scale.min(40);
         Level {
             voxel_size: self.voxel_size.map(|v| v.saturating_mul(f)),
-            begin: self.begin.map(|b| b.div_euclid(f)),
-            end: self.end.map(|e| (e - 1).div_euclid(f) + 1),
+            bounds: Box3 {
+                begin: self.bounds.begin.map(|b| b.div_euclid(f)),
+                end: self.bounds.end.map(|e| (e - 1).div_euclid(f) + 1),
+            },
         }
     }
 }
@@ -138,12 +137,9 @@ fn ints(v: [f64; 3]) -> [i64; 3] {
     v.map(|x| x as i64)
 }
 
-/// Parses an instance's `/info` JSON.
-///
-/// # Errors
-/// Every problem found, each naming the DVID field (`Extended.MaxPoint`, ...).
-pub fn parse_info(v: &Value) -> Result<InstanceInfo, Vec<String>> {
-    let mut problems = Vec::new();
+/// `Base.TypeName` and its kind, `Extended.Values[0].DataType` and its dtype; a
+/// problem for an unsupported type, an unknown dtype or one the type does not store.
+fn type_and_dtype(v: &Value, problems: &mut Vec<String>) -> (String, Option<Kind>, Option<DType>) {
     let type_name = at(v, "Base.TypeName")
         .and_then(Value::as_str)
         .unwrap_or_default()
@@ -170,7 +166,12 @@ pub fn parse_info(v: &Value) -> Result<InstanceInfo, Vec<String>> {
         )),
         _ => {}
     }
-    let block = xyz(v, "Extended.BlockSize", true, &mut problems).map(ints);
+    (type_name, kind, dtype)
+}
+
+/// `Extended.BlockSize`, z,y,x: positive, and multiples of 8 for label types.
+fn block_size(v: &Value, kind: Option<Kind>, problems: &mut Vec<String>) -> Option<[i64; 3]> {
+    let block = xyz(v, "Extended.BlockSize", true, problems).map(ints);
     if let (Some(b), Some(k)) = (block, kind) {
         let unit = if k.is_labels() { 8 } else { 1 };
         if b.iter().any(|&s| s <= 0 || s % unit != 0) {
@@ -181,27 +182,47 @@ pub fn parse_info(v: &Value) -> Result<InstanceInfo, Vec<String>> {
             ));
         }
     }
-    let voxel = xyz(v, "Extended.VoxelSize", false, &mut problems);
-    if let Some(vs) = voxel
-        && vs.iter().any(|&x| x <= 0.0 || x.fract() != 0.0 || x > 1e9)
+    block
+}
+
+/// `Extended.VoxelSize`, z,y,x: positive whole numbers.
+fn voxel_size(v: &Value, problems: &mut Vec<String>) -> Option<[i64; 3]> {
+    let voxel = xyz(v, "Extended.VoxelSize", false, problems)?;
+    if voxel
+        .iter()
+        .any(|&x| x <= 0.0 || x.fract() != 0.0 || x > 1e9)
     {
         problems.push(format!(
             "Extended.VoxelSize {:?} must be positive whole numbers; arrayd keeps integer voxel sizes",
-            [vs[2], vs[1], vs[0]]
+            [voxel[2], voxel[1], voxel[0]]
         ));
+        return None;
     }
-    let min = xyz(v, "Extended.MinPoint", true, &mut problems).map(ints);
-    let max = xyz(v, "Extended.MaxPoint", true, &mut problems).map(ints);
-    if let (Some(lo), Some(hi)) = (min, max)
-        && lo.iter().zip(&hi).any(|(a, b)| a > b)
-    {
+    Some(ints(voxel))
+}
+
+/// `Extended.MinPoint` ..= `MaxPoint` as a half-open z,y,x box.
+fn extents(v: &Value, problems: &mut Vec<String>) -> Option<Box3> {
+    let min = xyz(v, "Extended.MinPoint", true, problems).map(ints);
+    let max = xyz(v, "Extended.MaxPoint", true, problems).map(ints);
+    let (lo, hi) = (min?, max?);
+    if lo.iter().zip(&hi).any(|(a, b)| a > b) {
         problems.push(format!(
             "Extended.MinPoint {:?} lies beyond MaxPoint {:?}",
             [lo[2], lo[1], lo[0]],
             [hi[2], hi[1], hi[0]]
         ));
+        return None;
     }
-    let units = at(v, "Extended.VoxelUnits")
+    Some(Box3 {
+        begin: lo,
+        end: hi.map(|h| h + 1),
+    })
+}
+
+/// `Extended.VoxelUnits`, z,y,x; empty unless three strings.
+fn units(v: &Value) -> Vec<String> {
+    at(v, "Extended.VoxelUnits")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -210,12 +231,28 @@ pub fn parse_info(v: &Value) -> Result<InstanceInfo, Vec<String>> {
                 .collect::<Vec<_>>()
         })
         .filter(|u| u.len() == 3)
-        .unwrap_or_default();
-    let max_downres_level = at(v, "Extended.MaxDownresLevel")
+        .unwrap_or_default()
+}
+
+/// `Extended.MaxDownresLevel` (capped at 30), 0 if absent.
+fn max_downres_level(v: &Value) -> u32 {
+    at(v, "Extended.MaxDownresLevel")
         .and_then(Value::as_u64)
-        .map_or(0, |l| u32::try_from(l.min(30)).unwrap_or(30));
-    match (kind, dtype, block, voxel, min, max) {
-        (Some(kind), Some(dtype), Some(block_size), Some(vs), Some(lo), Some(hi))
+        .map_or(0, |l| u32::try_from(l.min(30)).unwrap_or(30))
+}
+
+/// Parses an instance's `/info` JSON.
+///
+/// # Errors
+/// Every problem found, each naming the DVID field (`Extended.MaxPoint`, ...).
+pub fn parse_info(v: &Value) -> Result<InstanceInfo, Vec<String>> {
+    let mut problems = Vec::new();
+    let (type_name, kind, dtype) = type_and_dtype(v, &mut problems);
+    let block = block_size(v, kind, &mut problems);
+    let voxel = voxel_size(v, &mut problems);
+    let bounds = extents(v, &mut problems);
+    match (kind, dtype, block, voxel, bounds) {
+        (Some(kind), Some(dtype), Some(block_size), Some(voxel_size), Some(bounds))
             if problems.is_empty() =>
         {
             Ok(InstanceInfo {
@@ -223,12 +260,11 @@ pub fn parse_info(v: &Value) -> Result<InstanceInfo, Vec<String>> {
                 kind,
                 dtype,
                 block_size,
-                voxel_size: ints(vs),
-                units,
-                begin: lo,
-                end: hi.map(|h| h + 1),
+                voxel_size,
+                units: units(v),
+                bounds,
                 max_downres_level: if kind.is_labels() {
-                    max_downres_level
+                    max_downres_level(v)
                 } else {
                     0
                 },
@@ -265,14 +301,14 @@ mod tests {
         assert_eq!(info.block_size, [16, 32, 64]);
         assert_eq!(info.voxel_size, [8, 6, 4]);
         assert_eq!(info.units, ["nm-z", "nm-y", "nm-x"]);
-        assert_eq!(info.begin, [30, 20, 10]);
-        assert_eq!(info.end, [512, 768, 1024]);
+        assert_eq!(info.bounds.begin, [30, 20, 10]);
+        assert_eq!(info.bounds.end, [512, 768, 1024]);
         assert_eq!(info.max_downres_level, 3);
         let l2 = info.level(2);
         assert_eq!(l2.voxel_size, [32, 24, 16]);
-        assert_eq!(l2.begin, [7, 5, 2]);
-        assert_eq!(l2.end, [128, 192, 256]);
-        assert_eq!(info.level(0).end, info.end);
+        assert_eq!(l2.bounds.begin, [7, 5, 2]);
+        assert_eq!(l2.bounds.end, [128, 192, 256]);
+        assert_eq!(info.level(0).bounds, info.bounds);
     }
 
     #[test]
@@ -285,7 +321,7 @@ mod tests {
         let info = parse_info(&v).unwrap();
         assert_eq!(info.kind, Kind::Grayscale);
         assert_eq!(info.dtype, DType::U8);
-        assert_eq!(info.end, [512, 768, 1024]);
+        assert_eq!(info.bounds.end, [512, 768, 1024]);
         assert_eq!(info.max_downres_level, 0);
     }
 

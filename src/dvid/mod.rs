@@ -17,4 +17,4 @@ pub use blocks::{CodecError, LabelBlock, decode_block, encode_block};
 pub use client::{DvidClient, DvidPool, PoolOptions, Secret, TOKEN_ENV};
 pub use error::DvidError;
 pub use info::{InstanceInfo, Kind, parse_info};
-pub use read::{Reader, VoxelBox};
+pub use read::Reader;

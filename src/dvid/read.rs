@@ -13,6 +13,7 @@ use super::client::{DvidClient, segment};
 use super::error::DvidError;
 use super::info::Kind;
 use crate::eval::{EvalError, ReadCtx};
+use crate::geometry::Box3;
 use crate::volume::Volume;
 
 /// The largest request DVID serves without serialising it.
@@ -20,42 +21,19 @@ pub const MAX_REQUEST_VOXELS: i64 = 256 * 256 * 256;
 /// Requests of one read in flight at once (the upstream's cap still applies).
 const PIECES_IN_FLIGHT: usize = 4;
 
-/// A box of voxels, z,y,x, in one scale's voxel grid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VoxelBox {
-    /// First voxel.
-    pub begin: [i64; 3],
-    /// Voxels per axis.
-    pub shape: [i64; 3],
-}
-
-impl VoxelBox {
-    fn end(&self) -> [i64; 3] {
-        [0, 1, 2].map(|d| self.begin[d] + self.shape[d])
-    }
-
-    fn voxels(&self) -> i64 {
-        self.shape.iter().product()
-    }
-
-    fn dims(&self) -> [usize; 3] {
-        self.shape.map(|s| usize::try_from(s).unwrap_or(0))
-    }
-
-    /// `{sx}_{sy}_{sz}/{ox}_{oy}_{oz}`: DVID's x,y,z order.
-    fn url_part(&self) -> String {
-        let [sz, sy, sx] = self.shape;
-        let [oz, oy, ox] = self.begin;
-        format!("{sx}_{sy}_{sz}/{ox}_{oy}_{oz}")
-    }
+/// `{sx}_{sy}_{sz}/{ox}_{oy}_{oz}`: DVID's x,y,z order.
+fn url_part(b: &Box3) -> String {
+    let [sz, sy, sx] = b.extent();
+    let [oz, oy, ox] = b.begin;
+    format!("{sx}_{sy}_{sz}/{ox}_{oy}_{oz}")
 }
 
 /// Covers `b` with whole blocks and splits that into block-aligned pieces of at most
 /// `max_voxels` voxels (at least one block each), x first, then y, then z.
 #[must_use]
-pub fn plan(b: &VoxelBox, block: [i64; 3], max_voxels: i64) -> Vec<VoxelBox> {
+pub fn plan(b: &Box3, block: [i64; 3], max_voxels: i64) -> Vec<Box3> {
     let first = [0, 1, 2].map(|d| b.begin[d].div_euclid(block[d]));
-    let last = [0, 1, 2].map(|d| (b.end()[d] - 1).div_euclid(block[d]));
+    let last = [0, 1, 2].map(|d| (b.end[d] - 1).div_euclid(block[d]));
     let count = [0, 1, 2].map(|d| last[d] - first[d] + 1);
     let per_piece = (max_voxels / block.iter().product::<i64>()).max(1);
     let px = count[2].min(per_piece);
@@ -68,10 +46,10 @@ pub fn plan(b: &VoxelBox, block: [i64; 3], max_voxels: i64) -> Vec<VoxelBox> {
             for x in (0..count[2]).step_by(usize::try_from(px).unwrap_or(1)) {
                 let at = [z, y, x];
                 let n = [0, 1, 2].map(|d| step[d].min(count[d] - at[d]));
-                out.push(VoxelBox {
-                    begin: [0, 1, 2].map(|d| (first[d] + at[d]) * block[d]),
-                    shape: [0, 1, 2].map(|d| n[d] * block[d]),
-                });
+                out.push(Box3::sized(
+                    [0, 1, 2].map(|d| (first[d] + at[d]) * block[d]),
+                    [0, 1, 2].map(|d| n[d] * block[d]),
+                ));
             }
         }
     }
@@ -80,16 +58,19 @@ pub fn plan(b: &VoxelBox, block: [i64; 3], max_voxels: i64) -> Vec<VoxelBox> {
 
 /// Copies the part of `piece` (at `at`) that lies inside `out` (at `out_at`).
 fn paste<T: Copy>(out: &mut Array3<T>, out_at: [i64; 3], piece: ArrayView3<'_, T>, at: [i64; 3]) {
-    let out_end = [0, 1, 2].map(|d| out_at[d] + i64::try_from(out.shape()[d]).unwrap_or(0));
-    let end = [0, 1, 2].map(|d| at[d] + i64::try_from(piece.shape()[d]).unwrap_or(0));
-    let lo = [0, 1, 2].map(|d| at[d].max(out_at[d]));
-    let hi = [0, 1, 2].map(|d| end[d].min(out_end[d]));
-    if (0..3).any(|d| lo[d] >= hi[d]) {
+    let placed = |begin: [i64; 3], shape: &[usize]| {
+        Box3::sized(
+            begin,
+            [0, 1, 2].map(|d| i64::try_from(shape[d]).unwrap_or(0)),
+        )
+    };
+    let overlap = placed(out_at, out.shape()).intersect(&placed(at, piece.shape()));
+    if overlap.is_empty() {
         return;
     }
     let range = |d: usize, base: &[i64; 3]| {
         let from = |v: i64| isize::try_from(v - base[d]).unwrap_or(0);
-        Slice::from(from(lo[d])..from(hi[d]))
+        Slice::from(from(overlap.begin[d])..from(overlap.end[d]))
     };
     let src = piece.slice_each_axis(|ax| range(ax.axis.index(), &at));
     out.slice_each_axis_mut(|ax| range(ax.axis.index(), &out_at))
@@ -107,18 +88,17 @@ fn bad(url: &str, detail: impl Into<String>) -> EvalError {
 /// Places the records of a `compression=blocks` stream covering `piece`.
 fn place_blocks(
     stream: &[u8],
-    piece: VoxelBox,
+    piece: Box3,
     block: [i64; 3],
     url: &str,
 ) -> Result<Array3<u64>, EvalError> {
-    let mut out = Array3::<u64>::zeros(piece.dims());
+    let mut out = Array3::<u64>::zeros(piece.shape());
     let dims = block.map(|b| usize::try_from(b).unwrap_or(0));
     let records = parse_stream(stream).map_err(|e| bad(url, e.0))?;
     for r in records {
         let [x, y, z] = r.coord_xyz.map(i64::from);
         let at = [z * block[0], y * block[1], x * block[2]];
-        let inside = (0..3).all(|d| at[d] >= piece.begin[d] && at[d] < piece.end()[d]);
-        if !inside {
+        if !piece.contains_point(at) {
             return Err(bad(
                 url,
                 format!("block ({x},{y},{z}) lies outside the requested region"),
@@ -153,7 +133,7 @@ pub struct Reader {
 }
 
 impl Reader {
-    fn path(&self, endpoint: &str, b: &VoxelBox, compression: Option<&str>) -> String {
+    fn path(&self, endpoint: &str, b: &Box3, compression: Option<&str>) -> String {
         let mut q = String::from("?app=arrayd");
         if let Some(c) = compression {
             q.push_str("&compression=");
@@ -169,16 +149,16 @@ impl Reader {
             "/api/node/{}/{}/{endpoint}/{}{q}",
             segment(&self.uuid),
             segment(&self.instance),
-            b.url_part()
+            url_part(b)
         )
     }
 
-    /// Reads `b` (this scale's voxels, z,y,x): a volume of `b.shape`.
+    /// Reads `b` (this scale's voxels, z,y,x): a volume of `b.shape()`.
     ///
     /// # Errors
     /// Upstream failures ([`EvalError::UpstreamBad`], `UpstreamTimeout`,
     /// `UpstreamUnavailable`) or an overloaded compute pool.
-    pub async fn read(&self, b: VoxelBox, ctx: &ReadCtx) -> Result<Volume, EvalError> {
+    pub async fn read(&self, b: Box3, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let pieces = plan(&b, self.block, MAX_REQUEST_VOXELS);
         if self.kind == Kind::Grayscale {
             let out = self
@@ -195,16 +175,16 @@ impl Reader {
 
     async fn assemble<T, F, Fut>(
         &self,
-        b: VoxelBox,
-        pieces: Vec<VoxelBox>,
+        b: Box3,
+        pieces: Vec<Box3>,
         fetch: F,
     ) -> Result<Array3<T>, EvalError>
     where
         T: Copy + num_traits::Zero,
-        F: Fn(VoxelBox) -> Fut,
+        F: Fn(Box3) -> Fut,
         Fut: Future<Output = Result<Array3<T>, EvalError>>,
     {
-        let mut out = Array3::<T>::zeros(b.dims());
+        let mut out = Array3::<T>::zeros(b.shape());
         let mut parts = stream::iter(pieces)
             .map(|p| {
                 let f = fetch(p);
@@ -217,7 +197,7 @@ impl Reader {
         Ok(out)
     }
 
-    async fn gray_piece(&self, p: VoxelBox, ctx: &ReadCtx) -> Result<Array3<u8>, EvalError> {
+    async fn gray_piece(&self, p: Box3, ctx: &ReadCtx) -> Result<Array3<u8>, EvalError> {
         let path = self.path("raw/0_1_2", &p, None);
         let body = self.client.get(&path).await?;
         let url = self.client.url(&path);
@@ -229,13 +209,13 @@ impl Reader {
                     format!("expected {n} bytes of uint8 voxels, got {}", body.len()),
                 ));
             }
-            Array3::from_shape_vec(p.dims(), body.to_vec())
+            Array3::from_shape_vec(p.shape(), body.to_vec())
                 .map_err(|e| EvalError::Internal(e.to_string()))
         })
         .await
     }
 
-    async fn label_piece(&self, p: VoxelBox, ctx: &ReadCtx) -> Result<Array3<u64>, EvalError> {
+    async fn label_piece(&self, p: Box3, ctx: &ReadCtx) -> Result<Array3<u64>, EvalError> {
         let path = self.path("blocks", &p, Some("blocks"));
         let url = self.client.url(&path);
         let blocks = match self.client.get(&path).await {
@@ -259,10 +239,10 @@ impl Reader {
     /// The fallback: `raw/0_1_2?compression=lz4`. A request of exactly one aligned
     /// block takes DVID's single-block fast path, which answers 400 for a block that
     /// was never stored (§2.1), so such a request is widened by one voxel in x.
-    async fn label_piece_raw(&self, p: VoxelBox, ctx: &ReadCtx) -> Result<Array3<u64>, EvalError> {
+    async fn label_piece_raw(&self, p: Box3, ctx: &ReadCtx) -> Result<Array3<u64>, EvalError> {
         let mut req = p;
-        if req.shape == self.block {
-            req.shape[2] += 1;
+        if req.extent() == self.block {
+            req.end[2] += 1;
         }
         let path = self.path("raw/0_1_2", &req, Some("lz4"));
         let body = self.client.get(&path).await?;
@@ -281,9 +261,9 @@ impl Reader {
                 .chunks_exact(8)
                 .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                 .collect();
-            let full = Array3::from_shape_vec(req.dims(), labels)
+            let full = Array3::from_shape_vec(req.shape(), labels)
                 .map_err(|e| EvalError::Internal(e.to_string()))?;
-            let mut out = Array3::<u64>::zeros(p.dims());
+            let mut out = Array3::<u64>::zeros(p.shape());
             paste(&mut out, p.begin, full.view(), req.begin);
             Ok(out)
         })
@@ -297,16 +277,13 @@ mod tests {
 
     #[test]
     fn plans_cover_with_aligned_capped_pieces() {
-        let b = VoxelBox {
-            begin: [-3, 10, 70],
-            shape: [40, 100, 600],
-        };
+        let b = Box3::sized([-3, 10, 70], [40, 100, 600]);
         let block = [32, 32, 64];
         let pieces = plan(&b, block, 32 * 64 * 256);
         let mut covered = 0;
         for p in &pieces {
             assert!(p.voxels() <= 32 * 64 * 256, "{p:?}");
-            for ((b, s), k) in p.begin.iter().zip(&p.shape).zip(&block) {
+            for ((b, s), k) in p.begin.iter().zip(&p.extent()).zip(&block) {
                 assert_eq!((b.rem_euclid(*k), s % k), (0, 0));
             }
             covered += p.voxels();
@@ -315,14 +292,11 @@ mod tests {
         assert_eq!(covered, 3 * 4 * 10 * 32 * 32 * 64);
         assert_eq!(pieces.len(), 3 * 4 * 2);
         assert_eq!(pieces[0].begin, [-32, 0, 64]);
-        assert_eq!(pieces[0].shape, [32, 32, 512]);
-        assert_eq!(pieces[1].shape, [32, 32, 128]);
+        assert_eq!(pieces[0].extent(), [32, 32, 512]);
+        assert_eq!(pieces[1].extent(), [32, 32, 128]);
         // One block larger than the cap is still one piece.
         assert_eq!(plan(&b, [64, 64, 64], 10).len(), 2 * 2 * 10);
-        let one = VoxelBox {
-            begin: [64, 64, 64],
-            shape: [64, 64, 64],
-        };
+        let one = Box3::sized([64, 64, 64], [64, 64, 64]);
         assert_eq!(plan(&one, [64, 64, 64], MAX_REQUEST_VOXELS), vec![one]);
     }
 
@@ -334,20 +308,12 @@ mod tests {
         assert_eq!(out[[0, 0, 0]], 111);
         assert_eq!(out[[1, 2, 2]], 233);
         assert_eq!(out[[1, 2, 3]], 0);
-        let url_part = VoxelBox {
-            begin: [1, 2, 3],
-            shape: [4, 5, 6],
-        }
-        .url_part();
-        assert_eq!(url_part, "6_5_4/3_2_1");
+        assert_eq!(url_part(&Box3::sized([1, 2, 3], [4, 5, 6])), "6_5_4/3_2_1");
     }
 
     #[test]
     fn records_outside_the_piece_and_bad_payloads_are_errors() {
-        let piece = VoxelBox {
-            begin: [0, 0, 0],
-            shape: [8, 8, 16],
-        };
+        let piece = Box3::sized([0, 0, 0], [8, 8, 16]);
         let mut s = Vec::new();
         super::super::blocks::write_record(&mut s, [2, 0, 0], b"");
         let e = place_blocks(&s, piece, [8, 8, 8], "u").unwrap_err();

@@ -26,10 +26,10 @@ const CACHE_MIB: u64 = 64;
 /// `--max-inflight-bytes`: ROI responses being built or sent.
 const INFLIGHT_MIB: u64 = 128;
 /// Allowed above both budgets: the binary, the runtime, 64 connections' buffers, chunks
-/// being decoded, and — not yet budgeted — cold pyramid levels being reduced (a coarse
-/// chunk holds its finer levels while it is computed: up to a whole demo array per
-/// level per client). Measured peaks here: 600-710 MiB with glibc's allocator.
-const MARGIN_MIB: u64 = 640;
+/// being decoded, and cold pyramid tiles being reduced (two source chunks per level per
+/// coarse chunk). Measured peaks here with `MALLOC_ARENA_MAX=2`: 325 MiB (487 MiB with
+/// glibc's default arenas; 600-710 MiB before downsample read in tiles).
+const MARGIN_MIB: u64 = 256;
 const TASKS: usize = 64;
 const DURATION: Duration = Duration::from_secs(20);
 /// Hard stop for the load phase, whatever the requests in flight do.
@@ -65,6 +65,8 @@ async fn start(state: &Path) -> Server {
         .arg("--state-dir")
         .arg(state)
         .env_remove("ARRAYD_LOG")
+        // As the container image runs it (docker/Dockerfile, README "Memory").
+        .env("MALLOC_ARENA_MAX", "2")
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)

@@ -1,6 +1,8 @@
-//! Extractors whose rejections are problem+json [`Error`]s, and the admin-token check.
+//! Extractors whose rejections are problem+json [`Error`]s: path segments (the array
+//! name, its registry entry), query parameters, a bounded body, and the admin token.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -8,34 +10,117 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use axum::http::request::Parts;
 
+use crate::array::ArrayRef;
 use crate::error::Error;
+use crate::levels::Levels;
+use crate::registry::{Entry, validate_name};
 use crate::server::AppState;
 
-/// A `{name}` path segment naming a registered array (plus any further segments).
-#[derive(Debug)]
-pub struct PathParams(pub HashMap<String, String>);
-
-impl PathParams {
-    /// A captured segment.
-    ///
-    /// # Errors
-    /// [`Error::BadRequest`] when the route has no such segment.
-    pub fn get(&self, key: &str) -> Result<&str, Error> {
-        self.0
-            .get(key)
-            .map(String::as_str)
-            .ok_or_else(|| Error::Internal(format!("route has no {{{key}}} segment")))
-    }
+/// The route's captured segments, percent-decoded (400 when one is not UTF-8).
+async fn segments<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<HashMap<String, String>, Error> {
+    Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map(|Path(p)| p)
+        .map_err(|e: PathRejection| Error::BadRequest(format!("bad path: {}", e.body_text())))
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for PathParams {
+/// The captured segment `{key}` (or `{*key}`) of the route.
+///
+/// # Errors
+/// 400 for a segment that is not UTF-8; 500 when the route has no such segment.
+pub async fn segment<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    key: &str,
+) -> Result<String, Error> {
+    segments(parts, state)
+        .await?
+        .remove(key)
+        .ok_or_else(|| Error::Internal(format!("route has no {{{key}}} segment")))
+}
+
+/// The `{name}` segment as given. Not held to the naming rule: a name that breaks it
+/// is not registered, so reads and deletes answer 404 for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrayName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ArrayName {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
-        Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map(|Path(p)| PathParams(p))
-            .map_err(|e: PathRejection| Error::BadRequest(format!("bad path: {}", e.body_text())))
+        segment(parts, state, "name").await.map(ArrayName)
+    }
+}
+
+/// The `{name}` of a registration, held to the registry's naming rule
+/// ([`validate_name`]: 400 naming the rule otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewArrayName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for NewArrayName {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let ArrayName(name) = ArrayName::from_request_parts(parts, state).await?;
+        validate_name(&name)?;
+        Ok(NewArrayName(name))
+    }
+}
+
+/// The registry entry `{name}` names, opened or not (404 unknown, 503 while loading).
+#[derive(Debug, Clone)]
+pub struct ArrayEntry(pub Arc<Entry>);
+
+impl FromRequestParts<AppState> for ArrayEntry {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let ArrayName(name) = ArrayName::from_request_parts(parts, state).await?;
+        state.registry.get(&name).map(ArrayEntry)
+    }
+}
+
+/// A registered array that opened: what every data view reads.
+#[derive(Debug, Clone)]
+pub struct OpenArray {
+    /// The registry entry (its `name` is the `{name}` segment).
+    pub entry: Arc<Entry>,
+    /// The opened array.
+    pub array: ArrayRef,
+    /// Its levels.
+    pub levels: Arc<Levels>,
+}
+
+impl OpenArray {
+    /// The array registered as `name`.
+    ///
+    /// # Errors
+    /// 404 unknown, 503 while loading or when it failed to open.
+    pub fn lookup(state: &AppState, name: &str) -> Result<Self, Error> {
+        let entry = state.registry.get(name)?;
+        Ok(Self {
+            array: entry.array()?.clone(),
+            levels: entry.levels()?.clone(),
+            entry,
+        })
+    }
+
+    /// The registered name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.entry.name
+    }
+}
+
+impl FromRequestParts<AppState> for OpenArray {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let ArrayName(name) = ArrayName::from_request_parts(parts, state).await?;
+        Self::lookup(state, &name)
     }
 }
 

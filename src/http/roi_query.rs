@@ -2,6 +2,8 @@
 //! `fill`), parsed and bounds-checked before any work: a ROI that would overflow the
 //! world bound is a 400, never a wrapped size.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
 use super::extract::QueryParams;
@@ -26,8 +28,9 @@ pub struct RoiQuery {
     voxels: bool,
     /// `format=`, when given.
     format: Option<Format>,
-    /// `fill=`, parsed against the array's dtype when the read needs it.
-    pub fill: Option<String>,
+    /// `fill=` as given; the read parses it for the array's dtype when the ROI leaves
+    /// the array (a bad value is a 400 only then).
+    fill: Option<String>,
 }
 
 const KEYS: [&str; 5] = ["offset", "shape", "units", "format", "fill"];
@@ -97,6 +100,12 @@ impl RoiQuery {
         Self::parse(&QueryParams::from_query_str(query)?)
     }
 
+    /// `fill=` as given.
+    #[must_use]
+    pub fn fill(&self) -> Option<&str> {
+        self.fill.as_deref()
+    }
+
     /// The requested ROI in world units for an array of `voxel_size` whose ROI is `whole`.
     ///
     /// # Errors
@@ -154,6 +163,14 @@ impl RoiQuery {
                 Format::Npy
             }
         })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RoiQuery {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        Self::parse(&QueryParams::from_request_parts(parts, state).await?)
     }
 }
 

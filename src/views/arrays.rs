@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::array::chain_tree;
 use crate::error::{Error, Result};
-use crate::http::extract::{Admin, LimitedBody, PathParams, QueryParams};
+use crate::http::extract::{Admin, ArrayEntry, ArrayName, LimitedBody, NewArrayName, QueryParams};
 use crate::registry::Entry;
 use crate::server::AppState;
 use crate::views::{base_url, links};
@@ -103,40 +103,38 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<J
 /// 404 for an unknown name.
 pub async fn show(
     State(state): State<AppState>,
-    path: PathParams,
+    ArrayEntry(entry): ArrayEntry,
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
-    let entry = state.registry.get(path.get("name")?)?;
     Ok(Json(detail(&entry, &base_url(&state, &headers))))
 }
 
 /// `PUT /v1/arrays/{name}[?dry_run=true]`
 ///
 /// # Errors
-/// 400 bad name or body, 401/403 token, 422 every validation problem.
+/// 400 bad name (checked before the query and body), query or body, 401/403 token, 422 every validation problem.
 pub async fn put(
     State(state): State<AppState>,
     _admin: Admin,
-    path: PathParams,
+    NewArrayName(name): NewArrayName,
     query: QueryParams,
     headers: HeaderMap,
     LimitedBody(body): LimitedBody,
 ) -> Result<Response> {
     query.only(&["dry_run"])?;
     let dry_run = query.flag("dry_run")?;
-    let name = path.get("name")?;
     let config: Value = serde_json::from_slice(&body)
         .map_err(|e| Error::BadRequest(format!("the body must be a JSON array config: {e}")))?;
-    let outcome = state.registry.put(name, config, dry_run).await?;
+    let outcome = state.registry.put(&name, config, dry_run).await?;
     let mut out = detail(&outcome.entry, &base_url(&state, &headers));
     let status = if dry_run {
         out["dry_run"] = json!(true);
         StatusCode::OK
     } else if outcome.created {
-        tracing::info!(array = name, "registered");
+        tracing::info!(array = name.as_str(), "registered");
         StatusCode::CREATED
     } else {
-        tracing::info!(array = name, "replaced");
+        tracing::info!(array = name.as_str(), "replaced");
         StatusCode::OK
     };
     Ok((status, Json(out)).into_response())
@@ -149,10 +147,9 @@ pub async fn put(
 pub async fn delete(
     State(state): State<AppState>,
     _admin: Admin,
-    path: PathParams,
+    ArrayName(name): ArrayName,
 ) -> Result<StatusCode> {
-    let name = path.get("name")?;
-    state.registry.delete(name).await?;
-    tracing::info!(array = name, "deleted");
+    state.registry.delete(&name).await?;
+    tracing::info!(array = name.as_str(), "deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,7 +10,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::http::extract::{PathParams, QueryParams};
+use crate::http::extract::{ArrayName, OpenArray, QueryParams};
 use crate::server::AppState;
 use crate::views::base_url;
 
@@ -34,15 +34,13 @@ pub fn state(base: &str, name: &str, segmentation: bool) -> Value {
 /// 404 unknown array, 400 bad query.
 pub async fn neuroglancer(
     State(state_): State<AppState>,
-    path: PathParams,
+    ArrayName(name): ArrayName,
     query: QueryParams,
     headers: HeaderMap,
 ) -> Result<Response> {
     query.only(&["format"])?;
-    let name = path.get("name")?;
-    let entry = state_.registry.get(name)?;
-    let segmentation = entry.levels()?.segmentation;
-    let st = state(&base_url(&state_, &headers), name, segmentation);
+    let segmentation = OpenArray::lookup(&state_, &name)?.levels.segmentation;
+    let st = state(&base_url(&state_, &headers), &name, segmentation);
     match query.get("format") {
         Some("json") => Ok(Json(st).into_response()),
         None => {

@@ -4,8 +4,9 @@
 //! every array, `compressed_segmentation` for uint32/uint64 segmentations; the scales
 //! are the array's levels ([`crate::levels`]).
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -16,9 +17,8 @@ use crate::error::{Error, Result};
 use crate::eval::encoded_level_chunk;
 use crate::geometry::Box3;
 use crate::http::cache_headers::{Cacheable, for_array, respond};
-use crate::http::extract::PathParams;
+use crate::http::extract::{OpenArray, segment};
 use crate::levels::Levels;
-use crate::registry::Entry;
 use crate::server::AppState;
 
 fn xyz(v: [i64; 3]) -> [i64; 3] {
@@ -64,23 +64,16 @@ pub fn info(levels: &Levels) -> Value {
     })
 }
 
-fn entry_of(state: &AppState, path: &PathParams) -> Result<std::sync::Arc<Entry>> {
-    state.registry.get(path.get("name")?)
-}
-
 /// `GET /v1/arrays/{name}/precomputed/info`
 ///
 /// # Errors
 /// 404 unknown array.
 pub async fn get_info(
-    State(state): State<AppState>,
-    path: PathParams,
+    OpenArray { array, levels, .. }: OpenArray,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let entry = entry_of(&state, &path)?;
-    let levels = entry.levels()?;
-    let m = entry.array()?.meta();
-    let body = serde_json::to_vec(&info(levels)).map_err(|e| Error::Internal(e.to_string()))?;
+    let m = array.meta();
+    let body = serde_json::to_vec(&info(&levels)).map_err(|e| Error::Internal(e.to_string()))?;
     respond(
         &headers,
         Cacheable {
@@ -90,6 +83,26 @@ pub async fn get_info(
             cache_control: for_array(m.freshness),
         },
     )
+}
+
+/// The `{key}/{chunk}` of a chunk request, as given (checked against the levels later).
+#[derive(Debug)]
+pub struct ChunkPath {
+    /// The scale key, `sK`.
+    scale: String,
+    /// The chunk name, `x0-x1_y0-y1_z0-z1`.
+    chunk: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ChunkPath {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        Ok(Self {
+            scale: segment(parts, state, "key").await?,
+            chunk: segment(parts, state, "chunk").await?,
+        })
+    }
 }
 
 /// Parses `x0-x1_y0-y1_z0-z1` into a z,y,x box.
@@ -116,13 +129,11 @@ fn parse_chunk_name(name: &str) -> Option<Box3> {
 /// misaligned chunk name; 5xx read failures.
 pub async fn get_chunk(
     State(state): State<AppState>,
-    path: PathParams,
+    OpenArray { array, levels, .. }: OpenArray,
+    ChunkPath { scale, chunk }: ChunkPath,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let entry = entry_of(&state, &path)?;
-    let pyr = entry.levels()?;
-    let key = path.get("key")?;
-    let name = path.get("chunk")?;
+    let (pyr, key, name) = (&*levels, scale.as_str(), chunk.as_str());
     let level = key
         .strip_prefix('s')
         .and_then(|n| n.parse::<usize>().ok())
@@ -162,7 +173,7 @@ pub async fn get_chunk(
         PrecomputedChunk::Raw
     };
     let body = encoded_level_chunk(&state.ctx, pyr, level, b, encoder).await?;
-    let m = entry.array()?.meta();
+    let m = array.meta();
     respond(
         &headers,
         Cacheable {

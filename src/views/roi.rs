@@ -12,7 +12,7 @@ use crate::encode::npy;
 use crate::error::Result;
 use crate::eval::{check_aligned, read_roi_shared};
 use crate::http::cache_headers::{Cacheable, not_modified, respond, revalidate};
-use crate::http::extract::{PathParams, QueryParams};
+use crate::http::extract::{ArrayName, OpenArray};
 use crate::http::roi_query::{Format, RoiQuery};
 use crate::limits::volume_bytes;
 use crate::server::AppState;
@@ -27,17 +27,15 @@ const INLINE_ENCODE_BYTES: u128 = 4 << 20;
 /// large; 5xx read failures.
 pub async fn roi(
     State(state): State<AppState>,
-    path: PathParams,
-    query: QueryParams,
+    ArrayName(name): ArrayName,
+    request: RoiQuery,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let request = RoiQuery::parse(&query)?;
-    let entry = state.registry.get(path.get("name")?)?;
-    let array = entry.array()?.clone();
+    let OpenArray { array, .. } = OpenArray::lookup(&state, &name)?;
     let format = request.format(&headers);
     let m = array.meta();
     let roi = request.roi(&m.voxel_size, &m.roi)?;
-    let fill = request.fill.as_deref();
+    let fill = request.fill();
     check_aligned(&array, &roi)?;
     let shape = m.volume_shape(&roi);
     let bytes = volume_bytes(&shape, m.dtype.size());

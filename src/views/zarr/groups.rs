@@ -9,51 +9,70 @@ use serde_json::{Map, Value, json};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::documents::{attributes, metadata_doc};
-use super::keys::Node;
+use super::keys::{ArrayKey, KeyKind, Node, ZarrKey, parse_key};
 use super::{Version, serve_key};
 use crate::error::{Error, Result};
 use crate::http::cache_headers::{Cacheable, for_array, respond, revalidate};
-use crate::http::extract::PathParams;
+use crate::http::extract::OpenArray;
 use crate::server::AppState;
 use crate::views::ome::multiscales;
+
+/// A key of an array's multiscale group: one of its own documents, or a key of a level.
+#[derive(Debug)]
+pub enum OmeKey {
+    /// The group's attributes (`zarr.json` on v3, `.zattrs` on v2).
+    Attrs(&'static str),
+    /// `.zgroup` (v2).
+    Group,
+    /// `sK/...`: a key of level `K`'s array.
+    Level(ArrayKey),
+}
+
+impl KeyKind for OmeKey {
+    const SEGMENT: &'static str = "key";
+
+    fn parse(version: Version, key: &str) -> Result<Self> {
+        match (version, key) {
+            (Version::V3, "zarr.json") => Ok(OmeKey::Attrs("zarr.json")),
+            (Version::V2, ".zattrs") => Ok(OmeKey::Attrs(".zattrs")),
+            (Version::V2, ".zgroup") => Ok(OmeKey::Group),
+            _ if key.starts_with('s') && key.contains('/') => {
+                parse_key(version, key).map(OmeKey::Level)
+            }
+            _ => Err(Error::NotFound(format!(
+                "no key {key:?} in the multiscale group; it holds s0..sN"
+            ))),
+        }
+    }
+}
 
 /// The array as an OME-NGFF multiscale group (0.5 on v3, 0.4 on v2) whose datasets
 /// `s0..sN` are its levels, for viewers that read scales and offsets only from groups
 /// (neuroglancer's `zarr://`).
 async fn serve_ome(
     state: &AppState,
-    name: &str,
-    key: &str,
+    open: &OpenArray,
+    key: OmeKey,
     headers: &HeaderMap,
     version: Version,
 ) -> Result<Response> {
-    let entry = state.registry.get(name)?;
-    let m = entry.array()?.meta();
-    let levels = entry.levels()?;
-    let group_attrs = || {
-        let mut attrs = Map::new();
-        let ms = multiscales(m, levels, name, version.ome_version(), "s0");
-        version.put_multiscales(&mut attrs, ms);
-        version.group_document(attrs)
-    };
-    let doc = match (version, key) {
-        (Version::V3, "zarr.json") | (Version::V2, ".zattrs") => group_attrs(),
-        (Version::V2, ".zgroup") => json!({"zarr_format": 2}),
-        _ if key.starts_with('s') && key.contains('/') => {
-            return serve_key(state, name, key, headers, version).await;
+    let (m, name) = (open.array.meta(), open.name());
+    let (doc, tag) = match key {
+        OmeKey::Attrs(tag) => {
+            let mut attrs = Map::new();
+            let ms = multiscales(m, &open.levels, name, version.ome_version(), "s0");
+            version.put_multiscales(&mut attrs, ms);
+            (version.group_document(attrs), tag)
         }
-        _ => {
-            return Err(Error::NotFound(format!(
-                "no key {key:?} in the multiscale group; it holds s0..sN"
-            )));
-        }
+        OmeKey::Group => (json!({"zarr_format": 2}), ".zgroup"),
+        OmeKey::Level(key) => return serve_key(state, open, key, headers, version).await,
     };
     respond(
         headers,
         Cacheable {
             body: Bytes::from(doc.to_string()),
             content_type: "application/json",
-            etag: format!("{}-ome-{key}", m.hash),
+            etag: format!("{}-ome-{tag}", m.hash),
             cache_control: for_array(m.freshness),
         },
     )
@@ -98,37 +117,70 @@ fn root_document(state: &AppState, version: Version) -> Value {
     }
 }
 
+/// A key of the root group: one of its documents, or `{name}/{key}` of an array.
+#[derive(Debug)]
+pub enum GroupKey {
+    /// `zarr.json` (v3) or `.zmetadata` (v2): the consolidated root document.
+    Root,
+    /// `.zgroup` (v2).
+    Group,
+    /// `.zattrs` (v2).
+    Attrs,
+    /// `{name}/{key}`: a key of the named array's view, parsed once the array is found.
+    Member {
+        /// The array's name.
+        name: String,
+        /// The key inside its view.
+        key: String,
+    },
+}
+
+impl KeyKind for GroupKey {
+    const SEGMENT: &'static str = "path";
+
+    fn parse(version: Version, path: &str) -> Result<Self> {
+        match (version, path) {
+            (Version::V3, "zarr.json") | (Version::V2, ".zmetadata") => Ok(GroupKey::Root),
+            (Version::V2, ".zgroup") => Ok(GroupKey::Group),
+            (Version::V2, ".zattrs") => Ok(GroupKey::Attrs),
+            _ => path
+                .split_once('/')
+                .map(|(name, key)| GroupKey::Member {
+                    name: name.to_owned(),
+                    key: key.to_owned(),
+                })
+                .ok_or_else(|| Error::NotFound(format!("no zarr key {path:?} in the group"))),
+        }
+    }
+}
+
 async fn serve_group(
     state: &AppState,
-    path: &str,
+    path: GroupKey,
     headers: &HeaderMap,
     version: Version,
 ) -> Result<Response> {
-    let doc = match (version, path) {
-        (Version::V3, "zarr.json") | (Version::V2, ".zmetadata") => {
-            Some(root_document(state, version))
+    let doc = match path {
+        GroupKey::Root => root_document(state, version),
+        GroupKey::Group => json!({"zarr_format": 2}),
+        GroupKey::Attrs => json!({}),
+        GroupKey::Member { name, key } => {
+            let open = OpenArray::lookup(state, &name)?;
+            let key = parse_key(version, &key)?;
+            return serve_key(state, &open, key, headers, version).await;
         }
-        (Version::V2, ".zgroup") => Some(json!({"zarr_format": 2})),
-        (Version::V2, ".zattrs") => Some(json!({})),
-        _ => None,
     };
-    if let Some(doc) = doc {
-        let body = Bytes::from(doc.to_string());
-        let etag = format!("{:016x}", xxh3_64(&body));
-        return respond(
-            headers,
-            Cacheable {
-                body,
-                content_type: "application/json",
-                etag,
-                cache_control: revalidate(),
-            },
-        );
-    }
-    let (name, key) = path
-        .split_once('/')
-        .ok_or_else(|| Error::NotFound(format!("no zarr key {path:?} in the group")))?;
-    serve_key(state, name, key, headers, version).await
+    let body = Bytes::from(doc.to_string());
+    let etag = format!("{:016x}", xxh3_64(&body));
+    respond(
+        headers,
+        Cacheable {
+            body,
+            content_type: "application/json",
+            etag,
+            cache_control: revalidate(),
+        },
+    )
 }
 
 /// `GET /v1/arrays/{name}/ome-zarr/{*key}` (`V3`: OME-NGFF 0.5) and
@@ -138,17 +190,11 @@ async fn serve_group(
 /// As the per-array view.
 pub async fn ome_group<const V3: bool>(
     State(state): State<AppState>,
-    path: PathParams,
+    open: OpenArray,
+    ZarrKey(key): ZarrKey<OmeKey, V3>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    serve_ome(
-        &state,
-        path.get("name")?,
-        path.get("key")?,
-        &headers,
-        Version::of(V3),
-    )
-    .await
+    serve_ome(&state, &open, key, &headers, Version::of(V3)).await
 }
 
 /// `GET /v1/zarr/{*path}` (`V3`) and `/v1/zarr2/{*path}`: the group of every array.
@@ -157,8 +203,8 @@ pub async fn ome_group<const V3: bool>(
 /// As the per-array view.
 pub async fn root_group<const V3: bool>(
     State(state): State<AppState>,
-    path: PathParams,
+    ZarrKey(path): ZarrKey<GroupKey, V3>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    serve_group(&state, path.get("path")?, &headers, Version::of(V3)).await
+    serve_group(&state, path, &headers, Version::of(V3)).await
 }

@@ -22,14 +22,14 @@ use serde_json::{Map, Value, json};
 use xxhash_rust::xxh3::xxh3_64;
 
 use self::documents::{Geometry, attributes, geometry, metadata_doc, passes_through};
-use self::keys::{Key, Leaf, Node, check_chunk, parse_key};
+use self::keys::{ArrayKey, Key, Leaf, Node, ZarrKey, check_chunk};
 use crate::array::Metadata;
 use crate::encode::zarr_chunk::{ZarrChunk, ZarrCodec};
 use crate::error::Result;
 use crate::eval::{encoded_chunk, encoded_level_chunk, stored_chunk};
 use crate::geometry::{Box3, Coord, Roi};
 use crate::http::cache_headers::{Cacheable, for_array, respond};
-use crate::http::extract::PathParams;
+use crate::http::extract::OpenArray;
 use crate::http::layers::NoCompress;
 use crate::server::AppState;
 
@@ -189,19 +189,16 @@ fn chunk_range(idx: &[u64], g: &Geometry, lead: usize) -> (Vec<i64>, Vec<i64>) {
     (begin, end)
 }
 
-/// Serves `key` of the view of array `name`.
+/// Serves `key` of the view of `open`.
 async fn serve_key(
     state: &AppState,
-    name: &str,
-    key: &str,
+    open: &OpenArray,
+    ArrayKey { node, key }: ArrayKey,
     headers: &HeaderMap,
     version: Version,
 ) -> Result<Response> {
-    let entry = state.registry.get(name)?;
-    let array = entry.array()?;
-    let levels = entry.levels()?;
+    let (array, levels, name) = (&open.array, &*open.levels, open.name());
     let m = array.meta();
-    let (node, key) = parse_key(version, key)?;
     let json_doc = |value: Value, tag: String| {
         respond(
             headers,
@@ -274,15 +271,9 @@ async fn serve_key(
 /// 404 unknown array, key or a chunk outside the grid; 400 a malformed chunk key.
 pub async fn array_view<const V3: bool>(
     State(state): State<AppState>,
-    path: PathParams,
+    open: OpenArray,
+    ZarrKey(key): ZarrKey<ArrayKey, V3>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    serve_key(
-        &state,
-        path.get("name")?,
-        path.get("key")?,
-        &headers,
-        Version::of(V3),
-    )
-    .await
+    serve_key(&state, &open, key, &headers, Version::of(V3)).await
 }

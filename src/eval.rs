@@ -17,7 +17,7 @@ use crate::geometry::{Box3, Coord, Roi};
 use crate::levels::Levels;
 use crate::limits::{Limits, volume_bytes};
 use crate::metrics::Metrics;
-use crate::volume::Volume;
+use crate::volume::{Fill, Volume};
 
 /// Why a read failed.
 #[derive(Debug, Clone, Error)]
@@ -310,7 +310,8 @@ pub fn check_aligned(array: &ArrayRef, roi: &Roi) -> Result<(), EvalError> {
 }
 
 /// Reads `roi` (world units) of `array`: through the cache, chunk by chunk. Outside
-/// voxels take `fill` when given; without it a ROI outside the array is an error.
+/// voxels take `fill` (of the array's dtype) when given; without it a ROI outside the
+/// array is an error.
 ///
 /// # Errors
 /// [`EvalError::Misaligned`], [`EvalError::OutOfBounds`], a bad fill value, or a read
@@ -319,7 +320,7 @@ pub async fn read_roi(
     ctx: &ReadCtx,
     array: &ArrayRef,
     roi: &Roi,
-    fill: Option<&str>,
+    fill: Option<&Fill>,
 ) -> Result<Volume, EvalError> {
     read_roi_shared(ctx, array, roi, fill).await.map(unshare)
 }
@@ -333,7 +334,7 @@ pub async fn read_roi_shared(
     ctx: &ReadCtx,
     array: &ArrayRef,
     roi: &Roi,
-    fill: Option<&str>,
+    fill: Option<&Fill>,
 ) -> Result<Arc<Volume>, EvalError> {
     check_aligned(array, roi)?;
     let m = array.meta();
@@ -346,8 +347,14 @@ pub async fn read_roi_shared(
             array: m.roi.clone(),
         });
     };
-    let mut out =
-        Volume::full(m.dtype, &m.volume_shape(roi), fill).map_err(EvalError::BadRequest)?;
+    if fill.dtype() != m.dtype {
+        return Err(EvalError::Internal(format!(
+            "a {} fill for a {} array",
+            fill.dtype(),
+            m.dtype
+        )));
+    }
+    let mut out = fill.volume(&m.volume_shape(roi));
     let inner = roi.intersect(&m.roi);
     if !inner.is_empty() {
         let part = assemble(ctx, array, &inner).await?;

@@ -350,6 +350,41 @@ impl Volume {
     }
 }
 
+/// A `fill=` value parsed for one dtype: the voxels of a ROI outside its array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fill(Volume);
+
+impl Fill {
+    /// `text` as a value of `dtype`.
+    ///
+    /// # Errors
+    /// When `text` is not a valid `dtype` value (the message names both).
+    pub fn parse(dtype: DType, text: &str) -> Result<Self, String> {
+        Volume::full(dtype, &[], text).map(Fill)
+    }
+
+    /// The value's dtype.
+    #[must_use]
+    pub fn dtype(&self) -> DType {
+        self.0.dtype()
+    }
+
+    /// A volume of `shape` holding only the value.
+    #[must_use]
+    pub fn volume(&self, shape: &[usize]) -> Volume {
+        with_volume!(&self.0, a => Volume::from(ArrayD::from_elem(
+            IxDyn(shape),
+            a.iter().next().copied().unwrap_or_default(),
+        )))
+    }
+
+    /// The value as one canonical string (`1` and `1.0` are the same float).
+    #[must_use]
+    pub fn canonical(&self) -> String {
+        with_volume!(&self.0, a => format!("{:?}", a.iter().next().copied().unwrap_or_default()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,8 +28,7 @@ pub struct RoiQuery {
     voxels: bool,
     /// `format=`, when given.
     format: Option<Format>,
-    /// `fill=` as given; the read parses it for the array's dtype when the ROI leaves
-    /// the array (a bad value is a 400 only then).
+    /// `fill=` as given; the view parses it for the array's dtype ([`crate::volume::Fill`]).
     fill: Option<String>,
 }
 

@@ -9,13 +9,14 @@ use serde_json::json;
 
 use crate::array::ConfigHash;
 use crate::encode::npy;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::eval::{check_aligned, read_roi_shared};
 use crate::http::cache_headers::{Cacheable, not_modified, respond, revalidate};
 use crate::http::extract::{ArrayName, OpenArray};
 use crate::http::roi_query::{Format, RoiQuery};
 use crate::limits::volume_bytes;
 use crate::server::AppState;
+use crate::volume::Fill;
 
 /// Largest response encoded on the async runtime itself (larger ones go to the pool).
 const INLINE_ENCODE_BYTES: u128 = 4 << 20;
@@ -35,7 +36,11 @@ pub async fn roi(
     let format = request.format(&headers);
     let m = array.meta();
     let roi = request.roi(&m.voxel_size, &m.roi)?;
-    let fill = request.fill();
+    let fill = request
+        .fill()
+        .map(|text| Fill::parse(m.dtype, text))
+        .transpose()
+        .map_err(Error::BadRequest)?;
     check_aligned(&array, &roi)?;
     let shape = m.volume_shape(&roi);
     let bytes = volume_bytes(&shape, m.dtype.size());
@@ -44,7 +49,7 @@ pub async fn roi(
         m.hash.to_string(),
         roi.offset,
         roi.shape,
-        fill,
+        fill.as_ref().map(Fill::canonical),
         format == Format::Npy
     ]))
     .to_string();
@@ -53,7 +58,7 @@ pub async fn roi(
     }
     // The volume and its encoding can both be alive: reserve twice, keep one while sending.
     let mut reservation = state.budget.reserve(bytes.saturating_mul(2)).await?;
-    let volume = read_roi_shared(&state.ctx, &array, &roi, fill).await?;
+    let volume = read_roi_shared(&state.ctx, &array, &roi, fill.as_ref()).await?;
     let encode = move || match format {
         Format::Npy => npy::encode(&volume),
         Format::Raw => volume.to_le_bytes(),

@@ -280,11 +280,34 @@ async fn roi_formats_units_and_errors() {
         400,
     )
     .await;
+    // The fill is parsed for the dtype in the view, even for a read inside the array.
+    let body = assert_problem(
+        s.get("/v1/arrays/raw/roi?offset=0,0,0&shape=4,4,4&fill=300")
+            .await,
+        400,
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().contains("uint8"), "{body}");
     assert_problem(
         s.get("/v1/arrays/nope/roi?offset=0,0,0&shape=4,4,4").await,
         404,
     )
     .await;
+    // One value, one ETag: `07` and `7` are the same uint8.
+    let tag = |q: &'static str| {
+        let s = &s;
+        async move {
+            let r = s
+                .get(&format!(
+                    "/v1/arrays/raw/roi?offset=-4,0,0&shape=8,4,4&fill={q}"
+                ))
+                .await;
+            assert_eq!(r.status(), 200, "{q}");
+            r.headers()["etag"].to_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(tag("07").await, tag("7").await);
+    assert_ne!(tag("8").await, tag("7").await);
 
     // Fill pads outside voxels.
     let r = s

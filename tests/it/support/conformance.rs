@@ -247,13 +247,14 @@ pub async fn check_fill(case: &str, a: &ArrayRef, whole: &Volume, t: &mut Tally)
     t.check(matches!(err, Err(EvalError::OutOfBounds { .. })), || {
         format!("{case}: read of {grown} outside {} gave {err:?}", m.roi)
     });
-    let fill = if m.dtype == DType::Bool { "true" } else { "1" };
+    let text = if m.dtype == DType::Bool { "true" } else { "1" };
+    let fill = &arrayd::volume::Fill::parse(m.dtype, text).unwrap();
     let got = read_roi(&ctx, a, &grown, Some(fill)).await.unwrap();
-    let mut want = Volume::full(m.dtype, &m.volume_shape(&grown), fill).unwrap();
+    let mut want = Volume::full(m.dtype, &m.volume_shape(&grown), text).unwrap();
     want.paste(whole, &index_of(m, &grown, &m.roi.offset))
         .unwrap();
     t.check(got == want, || {
-        format!("{case}: filled read of {grown} is not fill {fill} around the plain read")
+        format!("{case}: filled read of {grown} is not fill {text} around the plain read")
     });
     // Partly outside: only one corner past the ROI.
     let corner = Roi::new(
@@ -261,7 +262,7 @@ pub async fn check_fill(case: &str, a: &ArrayRef, whole: &Volume, t: &mut Tally)
         &m.voxel_size * &Coord::splat(2, m.dims()),
     );
     let got = read_roi(&ctx, a, &corner, Some(fill)).await.unwrap();
-    let mut want = Volume::full(m.dtype, &m.volume_shape(&corner), fill).unwrap();
+    let mut want = Volume::full(m.dtype, &m.volume_shape(&corner), text).unwrap();
     let last = Roi::new(&m.roi.end() - &m.voxel_size, m.voxel_size.clone());
     want.paste(
         &cut(m, whole, &m.roi, &last),

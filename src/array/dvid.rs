@@ -4,7 +4,8 @@
 //! `BlockSize`); `Base.TypeName` picks the read path. The pinned UUID and lock state are
 //! attributes, so they are part of the config hash and of every ETag; a locked node is
 //! immutable, an open one is fresh for a short time. Labelmap scales above `scale` are
-//! the array's [`Array::stored_levels`].
+//! the array's [`Array::stored_levels`]; a grayscale instance's are the instances
+//! `NAME_1`, `NAME_2`, ... DVID keeps its pyramid in.
 //!
 //! ```
 //! # use arrayd::array::config::{parse, TypedConfig};
@@ -79,6 +80,9 @@ pub struct DvidConfig {
     #[serde(default)]
     pub timeout_ms: Option<u64>,
 }
+
+/// Instances `NAME_k` probed as a grayscale instance's stored levels (a 2^16 pyramid).
+const MAX_STORED_INSTANCES: u32 = 16;
 
 /// A DVID instance at one scale.
 #[derive(Debug)]
@@ -177,6 +181,10 @@ impl Dvid {
             supervoxels: cfg.supervoxels,
             info,
         };
+        if shared.info.kind == Kind::Grayscale {
+            let coarser = shared.stored_instances(ctx).await;
+            return shared.level(0, coarser, ctx);
+        }
         // Coarser scales, finest first; each holds the ones coarser than itself.
         let mut coarser: Vec<ArrayRef> = Vec::new();
         for scale in (cfg.scale + 1..=shared.info.max_downres_level).rev() {
@@ -199,6 +207,40 @@ struct Shared {
 }
 
 impl Shared {
+    /// DVID keeps a grayscale pyramid as instances `NAME_1`, `NAME_2`, ... of the same
+    /// node; those present, up to the first missing one, of this instance's type and
+    /// dtype. Whether each fits the pyramid is checked where levels are built.
+    async fn stored_instances(&self, ctx: &NodeCtx<'_>) -> Vec<ArrayRef> {
+        let mut out: Vec<ArrayRef> = Vec::new();
+        for k in 1..=MAX_STORED_INSTANCES {
+            let name = format!("{}_{k}", self.instance);
+            let path = format!("/api/node/{}/{}/info", segment(&self.uuid), segment(&name));
+            let Ok(raw) = self.client.get_json(&path).await else {
+                break;
+            };
+            let info = match parse_info(&raw) {
+                Ok(info) if info.kind == self.info.kind && info.dtype == self.info.dtype => info,
+                _ => {
+                    tracing::info!(instance = %name, "not a level of {}: coarser levels are computed", self.instance);
+                    break;
+                }
+            };
+            let shared = Shared {
+                client: self.client.clone(),
+                uuid: self.uuid.clone(),
+                locked: self.locked,
+                instance: name.clone(),
+                supervoxels: false,
+                info,
+            };
+            match shared.level(0, Vec::new(), &ctx.derived(json!({"instance": name}))) {
+                Ok(level) => out.push(Arc::new(level)),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
     fn level(
         &self,
         scale: u32,

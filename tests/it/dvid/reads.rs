@@ -1,10 +1,10 @@
 //! Reads through `/roi` are voxel-exact: grayscale and labels, unaligned, across blocks,
-//! from shuffled multi-block streams, at other scales and stored levels, through the
+//! from shuffled multi-block streams, at other scales and stored levels (labelmap scales, grayscale `NAME_k` instances), through the
 //! raw-lz4 fallback, and split into requests of at most 256³ voxels.
 
 use arrayd::geometry::Roi;
 use arrayd::volume::Volume;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::seed::*;
 use crate::support::fake_dvid::{Fault, InstanceSpec, Scope};
@@ -258,5 +258,99 @@ async fn multi_block_streams_are_placed_by_coordinate() {
         blocks[0].path.ends_with("/labels/blocks/128_128_64/0_0_0"),
         "{}",
         blocks[0].path
+    );
+}
+
+/// Stored level 1 of `em`: unlike a downsampling of level 0.
+fn em1_value(z: i64, y: i64, x: i64) -> u64 {
+    (200 - (x * 3 + y + z) % 50) as u64
+}
+
+/// Mean of 2³ voxels, rounded half to even (the `downsample` rule for integers).
+fn mean8(f: impl Fn(i64, i64, i64) -> u64, z: i64, y: i64, x: i64) -> u8 {
+    let mut sum = 0;
+    for (dz, dy, dx) in (0..8).map(|i| (i / 4, (i / 2) % 2, i % 2)) {
+        sum += f(2 * z + dz, 2 * y + dy, 2 * x + dx);
+    }
+    let (q, r) = (sum / 8, sum % 8);
+    u8::try_from(if r > 4 || (r == 4 && q % 2 == 1) {
+        q + 1
+    } else {
+        q
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn grayscale_pyramid_instances_are_stored_levels() {
+    let e = env().await;
+    let spec = |name: &str, vs: f64| InstanceSpec::new(name, "uint8blk", [32, 32, 32], [vs; 3]);
+    e.fake.add_instance(ROOT, spec("em", 4.0));
+    write(
+        &e.fake,
+        ROOT,
+        "em",
+        0,
+        [0, 0, 0],
+        [64, 256, 256],
+        gray_value,
+    );
+    e.fake.add_instance(ROOT, spec("em_1", 8.0));
+    write(
+        &e.fake,
+        ROOT,
+        "em_1",
+        0,
+        [0, 0, 0],
+        [32, 128, 128],
+        em1_value,
+    );
+    // em_2 covers a quarter of the level it claims to be: a misfit, computed instead.
+    e.fake.add_instance(ROOT, spec("em_2", 16.0));
+    write(
+        &e.fake,
+        ROOT,
+        "em_2",
+        0,
+        [0, 0, 0],
+        [8, 32, 32],
+        |_, _, _| 9,
+    );
+    let r = e.s.put_json("/v1/arrays/em", &e.config(ROOT, "em")).await;
+    assert_eq!(r.status(), 201);
+    let detail: Value = e.s.get("/v1/arrays/em").await.json().await.unwrap();
+    let origins: Vec<&str> = detail["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["origin"].as_str().unwrap())
+        .collect();
+    assert_eq!(origins, ["array", "stored", "computed"]);
+    assert_eq!(detail["levels"][1]["voxel_size"], json!([8, 8, 8]));
+
+    let chunk = |key: &'static str| {
+        let s = &e.s;
+        async move {
+            let r = s.get(&format!("/v1/arrays/em/precomputed/{key}")).await;
+            assert_eq!(r.status(), 200, "{key}");
+            r.bytes().await.unwrap().to_vec()
+        }
+    };
+    let want1: Vec<u8> = fill([0, 0, 0], [32, 64, 64], em1_value)
+        .into_iter()
+        .map(|v| u8::try_from(v).unwrap())
+        .collect();
+    assert_eq!(chunk("s1/0-64_0-64_0-32").await, want1);
+    let want2: Vec<u8> = (0..16 * 64 * 64)
+        .map(|i| mean8(em1_value, i / 4096, (i / 64) % 64, i % 64))
+        .collect();
+    assert_eq!(chunk("s2/0-64_0-64_0-16").await, want2);
+    // Level 1 was read from em_1 itself.
+    assert!(
+        e.fake
+            .log()
+            .iter()
+            .any(|l| l.path.contains("/em_1/") && l.endpoint != "info"),
+        "no read of em_1"
     );
 }

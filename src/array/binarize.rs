@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, json};
 
-use super::resolve::{MetaParts, NodeCtx, Source, single_source};
+use super::resolve::{MetaParts, NodeCtx};
 use super::{Array, ArrayRef, FieldProblem, Metadata};
 use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
@@ -78,10 +78,9 @@ impl Binarize {
     /// No groups, or a source with channels or a non-integer dtype.
     pub fn resolve(
         cfg: &BinarizeConfig,
-        sources: Vec<Source>,
+        source: ArrayRef,
         ctx: &NodeCtx<'_>,
     ) -> Result<Self, Vec<FieldProblem>> {
-        let source = single_source(sources, ctx)?;
         let mut problems = check_label_source(&source, ctx).err().unwrap_or_default();
         if cfg.groupings.is_empty() {
             problems.push(ctx.problem("groupings", "needs at least one [name, [ids]] group"));
@@ -94,11 +93,8 @@ impl Binarize {
         let meta = ctx.metadata(MetaParts {
             dtype: DType::U8,
             num_channels: Some(cfg.groupings.len()),
-            voxel_size: m.voxel_size.clone(),
-            roi: m.roi.clone(),
-            grid: Some(m.grid.clone()),
             attrs: Map::from_iter([("channel_names".to_owned(), json!(names))]),
-            labels: false,
+            ..MetaParts::like(m)
         })?;
         let groups = cfg
             .groupings
@@ -115,13 +111,7 @@ impl Binarize {
 
 #[async_trait]
 impl Array for Binarize {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        vec![self.source.clone()]
-    }
+    wrapper_accessors!(source);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let labels = ctx.read(&self.source, roi).await?;

@@ -71,13 +71,7 @@ impl Cast {
 
 #[async_trait]
 impl Array for Cast {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        vec![self.source.clone()]
-    }
+    wrapper_accessors!(source);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let v = ctx.read(&self.source, roi).await?;

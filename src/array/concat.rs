@@ -39,7 +39,8 @@ pub struct Concat {
     meta: Metadata,
     /// Per output channel: its own source, the default, or `None` for zeros.
     parts: Vec<Option<ArrayRef>>,
-    all: Vec<ArrayRef>,
+    /// Every source, config order.
+    sources: Vec<ArrayRef>,
 }
 
 /// Checks that every part shares the first one's voxel size and spatial axes.
@@ -129,7 +130,7 @@ impl Concat {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let first = checked[0].1.meta().clone();
+        let first = checked[0].1.meta();
         let roi = checked.iter().fold(first.roi.clone(), |acc, (_, a)| {
             acc.intersect(&a.meta().roi)
         });
@@ -138,11 +139,9 @@ impl Concat {
         let meta = ctx.metadata(MetaParts {
             dtype,
             num_channels: Some(cfg.channels.len()),
-            voxel_size: first.voxel_size.clone(),
             roi,
-            grid: Some(first.grid),
             attrs: Map::from_iter([("channel_names".to_owned(), json!(cfg.channels))]),
-            labels: false,
+            ..MetaParts::like(first)
         })?;
         let parts = cfg
             .channels
@@ -157,20 +156,14 @@ impl Concat {
         Ok(Self {
             meta,
             parts,
-            all: checked.into_iter().map(|(_, a)| a).collect(),
+            sources: checked.into_iter().map(|(_, a)| a).collect(),
         })
     }
 }
 
 #[async_trait]
 impl Array for Concat {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        self.all.clone()
-    }
+    wrapper_accessors!(sources);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let dtype = self.meta.dtype;

@@ -13,9 +13,9 @@
 use async_trait::async_trait;
 use ndarray::{ArrayD, IxDyn};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::resolve::{MetaParts, NodeCtx, Source, single_source};
+use super::resolve::{MetaParts, NodeCtx};
 use super::{Array, ArrayRef, FieldProblem, Metadata};
 use crate::dtype::{CastInto, DType};
 use crate::eval::{EvalError, ReadCtx};
@@ -95,10 +95,9 @@ impl Constant {
     /// A non-numeric constant, or one that does not fit the given dtype.
     pub fn resolve(
         cfg: &ConstantConfig,
-        sources: Vec<Source>,
+        source: ArrayRef,
         ctx: &NodeCtx<'_>,
     ) -> Result<Self, Vec<FieldProblem>> {
-        let source = single_source(sources, ctx)?;
         let dtype = cfg
             .dtype
             .or_else(|| inferred(&cfg.constant))
@@ -107,12 +106,8 @@ impl Constant {
         let m = source.meta();
         let meta = ctx.metadata(MetaParts {
             dtype,
-            num_channels: m.num_channels,
-            voxel_size: m.voxel_size.clone(),
-            roi: m.roi.clone(),
-            grid: Some(m.grid.clone()),
-            attrs: Map::new(),
             labels: m.labels && dtype.is_integer() && m.num_channels.is_none(),
+            ..MetaParts::like(m)
         })?;
         Ok(Self {
             meta,
@@ -124,13 +119,7 @@ impl Constant {
 
 #[async_trait]
 impl Array for Constant {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        vec![self.source.clone()]
-    }
+    wrapper_accessors!(source);
 
     async fn read(&self, roi: &Roi, _ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let shape = self.meta.volume_shape(roi);

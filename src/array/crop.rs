@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::config::RoiField;
-use super::resolve::{MetaParts, NodeCtx, Source, single_source};
+use super::resolve::{MetaParts, NodeCtx};
 use super::{Array, ArrayRef, FieldProblem, Metadata};
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::Roi;
@@ -40,10 +40,9 @@ impl Crop {
     /// Wrong dimensionality, a ROI off the voxel grid, or an empty intersection.
     pub fn resolve(
         cfg: &CropConfig,
-        sources: Vec<Source>,
+        source: ArrayRef,
         ctx: &NodeCtx<'_>,
     ) -> Result<Self, Vec<FieldProblem>> {
-        let source = single_source(sources, ctx)?;
         let m = source.meta();
         let roi = &cfg.roi.0;
         let bad = |reason: String| Err(vec![ctx.problem("roi", reason)]);
@@ -65,13 +64,10 @@ impl Crop {
             return bad(format!("{roi} does not overlap the source ROI {}", m.roi));
         }
         let meta = ctx.metadata(MetaParts {
-            dtype: m.dtype,
-            num_channels: m.num_channels,
-            voxel_size: m.voxel_size.clone(),
             roi: inside,
-            grid: Some(m.grid.clone()),
             attrs: m.attrs.clone(),
             labels: m.labels,
+            ..MetaParts::like(m)
         })?;
         Ok(Self { meta, source })
     }
@@ -79,13 +75,7 @@ impl Crop {
 
 #[async_trait]
 impl Array for Crop {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        vec![self.source.clone()]
-    }
+    wrapper_accessors!(source);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         ctx.read(&self.source, roi).await

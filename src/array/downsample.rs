@@ -122,13 +122,7 @@ impl Downsample {
 
 #[async_trait]
 impl Array for Downsample {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        vec![self.source.clone()]
-    }
+    wrapper_accessors!(source);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let out_box = self.boxed(roi, &self.meta.voxel_size);

@@ -10,9 +10,8 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::Map;
 
-use super::resolve::{MetaParts, NodeCtx, Source, single_source};
+use super::resolve::{MetaParts, NodeCtx};
 use super::{Array, ArrayRef, FieldProblem, Metadata};
 use crate::dtype::{CastInto, DType};
 use crate::eval::{EvalError, ReadCtx};
@@ -46,10 +45,9 @@ impl Intensities {
     /// `max == min`, or non-finite bounds.
     pub fn resolve(
         cfg: &IntensitiesConfig,
-        sources: Vec<Source>,
+        source: ArrayRef,
         ctx: &NodeCtx<'_>,
     ) -> Result<Self, Vec<FieldProblem>> {
-        let source = single_source(sources, ctx)?;
         if !cfg.min.is_finite() || !cfg.max.is_finite() {
             return Err(vec![
                 ctx.problem("min", "min and max must be finite numbers"),
@@ -68,12 +66,7 @@ impl Intensities {
         let m = source.meta();
         let meta = ctx.metadata(MetaParts {
             dtype: DType::F32,
-            num_channels: m.num_channels,
-            voxel_size: m.voxel_size.clone(),
-            roi: m.roi.clone(),
-            grid: Some(m.grid.clone()),
-            attrs: Map::new(),
-            labels: false,
+            ..MetaParts::like(m)
         })?;
         #[expect(
             clippy::cast_possible_truncation,
@@ -91,13 +84,7 @@ impl Intensities {
 
 #[async_trait]
 impl Array for Intensities {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        vec![self.source.clone()]
-    }
+    wrapper_accessors!(source);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let data = ctx.read(&self.source, roi).await?;

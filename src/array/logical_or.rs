@@ -11,9 +11,8 @@
 use async_trait::async_trait;
 use ndarray::Axis;
 use serde::Deserialize;
-use serde_json::Map;
 
-use super::resolve::{MetaParts, NodeCtx, Source, single_source};
+use super::resolve::{MetaParts, NodeCtx};
 use super::{Array, ArrayRef, FieldProblem, Metadata};
 use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
@@ -40,19 +39,14 @@ impl LogicalOr {
     /// Only a bad `chunk_shape`.
     pub fn resolve(
         _cfg: &LogicalOrConfig,
-        sources: Vec<Source>,
+        source: ArrayRef,
         ctx: &NodeCtx<'_>,
     ) -> Result<Self, Vec<FieldProblem>> {
-        let source = single_source(sources, ctx)?;
         let m = source.meta();
         let meta = ctx.metadata(MetaParts {
             dtype: DType::U8,
             num_channels: None,
-            voxel_size: m.voxel_size.clone(),
-            roi: m.roi.clone(),
-            grid: Some(m.grid.clone()),
-            attrs: Map::new(),
-            labels: false,
+            ..MetaParts::like(m)
         })?;
         Ok(Self { meta, source })
     }
@@ -60,13 +54,7 @@ impl LogicalOr {
 
 #[async_trait]
 impl Array for LogicalOr {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        vec![self.source.clone()]
-    }
+    wrapper_accessors!(source);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let data = ctx.read(&self.source, roi).await?;

@@ -16,7 +16,6 @@ use futures::future::try_join_all;
 use futures::{StreamExt, TryStreamExt, stream};
 use ndarray::Zip;
 use serde::Deserialize;
-use serde_json::Map;
 use tokio::sync::OnceCell;
 
 use super::resolve::{MetaParts, NodeCtx, Source, check_voxelwise_sources};
@@ -72,15 +71,10 @@ impl MergeInstances {
         ctx: &NodeCtx<'_>,
     ) -> Result<Self, Vec<FieldProblem>> {
         check_voxelwise_sources(&sources, true)?;
-        let m = sources[0].array.meta().clone();
         let meta = ctx.metadata(MetaParts {
             dtype: DType::U64,
-            num_channels: None,
-            voxel_size: m.voxel_size,
-            roi: m.roi,
-            grid: Some(m.grid),
-            attrs: Map::new(),
             labels: true,
+            ..MetaParts::like(sources[0].array.meta())
         })?;
         Ok(Self {
             meta,
@@ -110,13 +104,7 @@ impl MergeInstances {
 
 #[async_trait]
 impl Array for MergeInstances {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        self.sources.clone()
-    }
+    wrapper_accessors!(sources);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let offsets = self.offsets(ctx).await?.clone();

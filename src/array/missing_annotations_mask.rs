@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::binarize::check_label_source;
-use super::resolve::{MetaParts, NodeCtx, Source, single_source};
+use super::resolve::{MetaParts, NodeCtx};
 use super::{Array, ArrayRef, FieldProblem, Metadata};
 use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
@@ -68,10 +68,9 @@ impl MissingAnnotationsMask {
     /// No groups, or a source with channels or a non-integer dtype.
     pub fn resolve(
         cfg: &MissingAnnotationsMaskConfig,
-        sources: Vec<Source>,
+        source: ArrayRef,
         ctx: &NodeCtx<'_>,
     ) -> Result<Self, Vec<FieldProblem>> {
-        let source = single_source(sources, ctx)?;
         let mut problems = check_label_source(&source, ctx).err().unwrap_or_default();
         if cfg.groupings.is_empty() {
             problems.push(ctx.problem("groupings", "needs at least one [name, [ids]] group"));
@@ -90,11 +89,8 @@ impl MissingAnnotationsMask {
         let meta = ctx.metadata(MetaParts {
             dtype: DType::U8,
             num_channels: Some(cfg.groupings.len()),
-            voxel_size: m.voxel_size.clone(),
-            roi: m.roi.clone(),
-            grid: Some(m.grid.clone()),
             attrs: Map::from_iter([("channel_names".to_owned(), json!(names))]),
-            labels: false,
+            ..MetaParts::like(m)
         })?;
         Ok(Self {
             meta,
@@ -106,13 +102,7 @@ impl MissingAnnotationsMask {
 
 #[async_trait]
 impl Array for MissingAnnotationsMask {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        vec![self.source.clone()]
-    }
+    wrapper_accessors!(source);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let labels = ctx.read(&self.source, roi).await?;

@@ -20,6 +20,30 @@ use crate::geometry::{Coord, Roi};
 use crate::grid::ChunkGrid;
 use crate::volume::Volume;
 
+/// The two [`Array`] accessors a wrapper shares: for a struct with a `meta: Metadata`
+/// field and one `source: ArrayRef` (`wrapper_accessors!(source)`) or a
+/// `sources: Vec<ArrayRef>` field (`wrapper_accessors!(sources)`).
+macro_rules! wrapper_accessors {
+    (source) => {
+        fn meta(&self) -> &$crate::array::Metadata {
+            &self.meta
+        }
+
+        fn sources(&self) -> Vec<$crate::array::ArrayRef> {
+            vec![self.source.clone()]
+        }
+    };
+    (sources) => {
+        fn meta(&self) -> &$crate::array::Metadata {
+            &self.meta
+        }
+
+        fn sources(&self) -> Vec<$crate::array::ArrayRef> {
+            self.sources.clone()
+        }
+    };
+}
+
 pub mod binarize;
 pub mod cast;
 pub mod concat;

@@ -9,9 +9,8 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::Map;
 
-use super::resolve::{MetaParts, NodeCtx, Source, single_source};
+use super::resolve::{MetaParts, NodeCtx};
 use super::{Array, ArrayRef, FieldProblem, Metadata};
 use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
@@ -37,19 +36,13 @@ impl Ones {
     /// Only a bad `chunk_shape`.
     pub fn resolve(
         _cfg: &OnesConfig,
-        sources: Vec<Source>,
+        source: ArrayRef,
         ctx: &NodeCtx<'_>,
     ) -> Result<Self, Vec<FieldProblem>> {
-        let source = single_source(sources, ctx)?;
         let m = source.meta();
         let meta = ctx.metadata(MetaParts {
             dtype: DType::Bool,
-            num_channels: m.num_channels,
-            voxel_size: m.voxel_size.clone(),
-            roi: m.roi.clone(),
-            grid: Some(m.grid.clone()),
-            attrs: Map::new(),
-            labels: false,
+            ..MetaParts::like(m)
         })?;
         Ok(Self { meta, source })
     }
@@ -57,13 +50,7 @@ impl Ones {
 
 #[async_trait]
 impl Array for Ones {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        vec![self.source.clone()]
-    }
+    wrapper_accessors!(source);
 
     async fn read(&self, roi: &Roi, _ctx: &ReadCtx) -> Result<Volume, EvalError> {
         Volume::full(DType::Bool, &self.meta.volume_shape(roi), "true").map_err(EvalError::Internal)

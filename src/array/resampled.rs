@@ -29,7 +29,7 @@ use serde::Deserialize;
 use serde_json::Map;
 use tokio::sync::OnceCell;
 
-use super::resolve::{MetaParts, NodeCtx, Source, single_source};
+use super::resolve::{MetaParts, NodeCtx};
 use super::{Array, ArrayRef, FieldProblem, Metadata};
 use crate::dtype::CastInto;
 use crate::eval::{EvalError, ReadCtx};
@@ -97,10 +97,9 @@ impl Resampled {
     /// above 5, or an empty ROI.
     pub fn resolve(
         cfg: &ResampledConfig,
-        sources: Vec<Source>,
+        source: ArrayRef,
         ctx: &NodeCtx<'_>,
     ) -> Result<Self, Vec<FieldProblem>> {
-        let source = single_source(sources, ctx)?;
         let m = source.meta();
         let dims = m.dims();
         let mut problems = Vec::new();
@@ -143,8 +142,6 @@ impl Resampled {
         let grid = ChunkGrid::new(&origin * &lcm, &m.grid.chunk.div_ceil(&lcm) * &lcm);
         let value_keeping = cfg.interp_order == 0;
         let meta = ctx.metadata(MetaParts {
-            dtype: m.dtype,
-            num_channels: m.num_channels,
             voxel_size: vs,
             roi,
             grid: Some(grid),
@@ -154,6 +151,7 @@ impl Resampled {
                 Map::new()
             },
             labels: value_keeping && m.labels,
+            ..MetaParts::like(m)
         })?;
         Ok(Self {
             meta,
@@ -303,13 +301,7 @@ fn min_max(v: &Volume) -> (f32, f32) {
 
 #[async_trait]
 impl Array for Resampled {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        vec![self.source.clone()]
-    }
+    wrapper_accessors!(source);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         if self.order == 0 {

@@ -152,6 +152,24 @@ pub struct MetaParts {
     pub labels: bool,
 }
 
+impl MetaParts {
+    /// What a wrapper keeps of its source's metadata unless it says otherwise: dtype,
+    /// channels, voxel size, ROI and grid, with no attributes and not labels. Override
+    /// with `MetaParts { dtype, ..MetaParts::like(m) }`.
+    #[must_use]
+    pub fn like(m: &Metadata) -> Self {
+        Self {
+            dtype: m.dtype,
+            num_channels: m.num_channels,
+            voxel_size: m.voxel_size.clone(),
+            roi: m.roi.clone(),
+            grid: Some(m.grid.clone()),
+            attrs: Map::new(),
+            labels: false,
+        }
+    }
+}
+
 impl<'a> NodeCtx<'a> {
     /// The dotted path of one of this node's fields.
     #[must_use]
@@ -434,19 +452,45 @@ async fn construct(
         TypedConfig::Numpy(c) => Arc::new(numpy::Numpy::resolve(c, ctx)?),
         TypedConfig::Dummy(c) => Arc::new(dummy::Dummy::resolve(c, ctx)?),
         TypedConfig::Dvid(c) => Arc::new(dvid::Dvid::resolve(c, ctx).await?),
-        TypedConfig::Binarize(c) => Arc::new(binarize::Binarize::resolve(c, sources, ctx)?),
-        TypedConfig::Resampled(c) => Arc::new(resampled::Resampled::resolve(c, sources, ctx)?),
-        TypedConfig::Intensities(c) => {
-            Arc::new(intensities::Intensities::resolve(c, sources, ctx)?)
+        TypedConfig::Binarize(c) => Arc::new(binarize::Binarize::resolve(
+            c,
+            single_source(sources, ctx)?,
+            ctx,
+        )?),
+        TypedConfig::Resampled(c) => Arc::new(resampled::Resampled::resolve(
+            c,
+            single_source(sources, ctx)?,
+            ctx,
+        )?),
+        TypedConfig::Intensities(c) => Arc::new(intensities::Intensities::resolve(
+            c,
+            single_source(sources, ctx)?,
+            ctx,
+        )?),
+        TypedConfig::MissingAnnotationsMask(c) => {
+            Arc::new(missing_annotations_mask::MissingAnnotationsMask::resolve(
+                c,
+                single_source(sources, ctx)?,
+                ctx,
+            )?)
         }
-        TypedConfig::MissingAnnotationsMask(c) => Arc::new(
-            missing_annotations_mask::MissingAnnotationsMask::resolve(c, sources, ctx)?,
-        ),
-        TypedConfig::Ones(c) => Arc::new(ones::Ones::resolve(c, sources, ctx)?),
-        TypedConfig::Constant(c) => Arc::new(constant::Constant::resolve(c, sources, ctx)?),
+        TypedConfig::Ones(c) => {
+            Arc::new(ones::Ones::resolve(c, single_source(sources, ctx)?, ctx)?)
+        }
+        TypedConfig::Constant(c) => Arc::new(constant::Constant::resolve(
+            c,
+            single_source(sources, ctx)?,
+            ctx,
+        )?),
         TypedConfig::Concat(c) => Arc::new(concat::Concat::resolve(c, sources, ctx)?),
-        TypedConfig::LogicalOr(c) => Arc::new(logical_or::LogicalOr::resolve(c, sources, ctx)?),
-        TypedConfig::Crop(c) => Arc::new(crop::Crop::resolve(c, sources, ctx)?),
+        TypedConfig::LogicalOr(c) => Arc::new(logical_or::LogicalOr::resolve(
+            c,
+            single_source(sources, ctx)?,
+            ctx,
+        )?),
+        TypedConfig::Crop(c) => {
+            Arc::new(crop::Crop::resolve(c, single_source(sources, ctx)?, ctx)?)
+        }
         TypedConfig::MergeInstances(c) => {
             Arc::new(merge_instances::MergeInstances::resolve(c, sources, ctx)?)
         }

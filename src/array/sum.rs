@@ -13,7 +13,6 @@ use async_trait::async_trait;
 use futures::future::try_join_all;
 use ndarray::{ArrayD, Zip};
 use serde::Deserialize;
-use serde_json::Map;
 
 use super::resolve::{MetaParts, NodeCtx, Source, check_voxelwise_sources};
 use super::{Array, ArrayRef, FieldProblem, Metadata};
@@ -103,18 +102,14 @@ impl Sum {
         ctx: &NodeCtx<'_>,
     ) -> Result<Self, Vec<FieldProblem>> {
         check_voxelwise_sources(&sources, false)?;
-        let m = sources[0].array.meta().clone();
+        let m = sources[0].array.meta();
         let dtype = DType::promote_all(sources.iter().map(|s| s.array.meta().dtype))
             .unwrap_or(m.dtype)
             .sum_dtype();
         let meta = ctx.metadata(MetaParts {
             dtype,
-            num_channels: None,
-            voxel_size: m.voxel_size,
-            roi: m.roi,
-            grid: Some(m.grid),
-            attrs: Map::new(),
             labels: dtype.is_integer() && sources.iter().all(|s| s.array.meta().labels),
+            ..MetaParts::like(m)
         })?;
         Ok(Self {
             meta,
@@ -125,13 +120,7 @@ impl Sum {
 
 #[async_trait]
 impl Array for Sum {
-    fn meta(&self) -> &Metadata {
-        &self.meta
-    }
-
-    fn sources(&self) -> Vec<ArrayRef> {
-        self.sources.clone()
-    }
+    wrapper_accessors!(sources);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let parts = try_join_all(self.sources.iter().map(|s| ctx.read(s, roi))).await?;

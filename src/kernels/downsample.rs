@@ -131,35 +131,28 @@ mod tests {
         Box3 { begin, end }
     }
 
+    /// The x-axis mean by 2 of one row of `values` at voxels `[begin, end)` into
+    /// outputs `[out_begin, out_end)`.
+    fn mean_row(values: Vec<u8>, (begin, end): (i64, i64), (ob, oe): (i64, i64)) -> Vec<u8> {
+        let n = values.len();
+        let input = Array3::from_shape_vec((1, 1, n), values)
+            .unwrap()
+            .into_dyn();
+        let (in_box, out_box) = (b([0, 0, begin], [1, 1, end]), b([0, 0, ob], [1, 1, oe]));
+        let out = downsample(input.view(), in_box, out_box, [1, 1, 2], mean).unwrap();
+        out.into_raw_vec_and_offset().0
+    }
+
     #[test]
     fn mean_rounds_half_to_even_and_handles_edges() {
-        let input = Array3::from_shape_vec((1, 1, 5), vec![1u8, 2, 3, 4, 9])
-            .unwrap()
-            .into_dyn();
-        let out = downsample(
-            input.view(),
-            b([0, 0, 0], [1, 1, 5]),
-            b([0, 0, 0], [1, 1, 3]),
-            [1, 1, 2],
-            mean,
-        )
-        .unwrap();
         // (1+2)/2 = 1.5 → 2, (3+4)/2 = 3.5 → 4, edge voxel 9 alone → 9.
-        assert_eq!(out.into_raw_vec_and_offset().0, vec![2, 4, 9]);
+        assert_eq!(mean_row(vec![1, 2, 3, 4, 9], (0, 5), (0, 3)), vec![2, 4, 9]);
         // An odd input offset: voxels 3..7 → outputs 1..4 cover [2,4), [4,6), [6,8) ∩ [3,7),
         // i.e. voxel 3 alone (10), voxels 4 and 5 ((20+30)/2 = 25), voxel 6 alone (40).
-        let input = Array3::from_shape_vec((1, 1, 4), vec![10u8, 20, 30, 40])
-            .unwrap()
-            .into_dyn();
-        let out = downsample(
-            input.view(),
-            b([0, 0, 3], [1, 1, 7]),
-            b([0, 0, 1], [1, 1, 4]),
-            [1, 1, 2],
-            mean,
-        )
-        .unwrap();
-        assert_eq!(out.into_raw_vec_and_offset().0, vec![10, 25, 40]);
+        assert_eq!(
+            mean_row(vec![10, 20, 30, 40], (3, 7), (1, 4)),
+            vec![10, 25, 40]
+        );
     }
 
     #[test]

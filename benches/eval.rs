@@ -8,6 +8,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
+    clippy::too_many_lines,
     clippy::cast_possible_truncation,
     missing_docs,
     reason = "benchmark code"

@@ -7,7 +7,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// Labels of an HTTP request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -94,6 +94,12 @@ pub struct Metrics {
     pub storage_seconds: HistFamily<StorageLabels>,
 }
 
+/// Registers `metric` as `name` and returns it.
+fn register<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -105,113 +111,43 @@ impl Metrics {
     #[must_use]
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("arrayd");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let request_seconds: HistFamily<RouteLabel> =
-            Family::new_with_constructor(latency_histogram);
-        let cache_hits = Counter::default();
-        let cache_misses = Counter::default();
-        let cache_evictions = Counter::default();
-        let cache_bytes = Gauge::default();
-        let cache_entries = Gauge::default();
-        let evaluations = Family::<TypeLabel, Counter>::default();
-        let evaluation_seconds: HistFamily<TypeLabel> =
-            Family::new_with_constructor(latency_histogram);
-        let overloaded = Counter::default();
-        let upstream_requests = Family::<UpstreamLabels, Counter>::default();
-        let upstream_seconds: HistFamily<UpstreamLabels> =
-            Family::new_with_constructor(latency_histogram);
-        let storage_read_bytes = Counter::default();
-        let storage_requests = Family::<StorageLabels, Counter>::default();
-        let storage_seconds: HistFamily<StorageLabels> =
-            Family::new_with_constructor(latency_histogram);
-        registry.register(
-            "storage_requests",
-            "Remote storage requests by store and outcome",
-            storage_requests.clone(),
-        );
-        registry.register(
-            "storage_request_duration_seconds",
-            "Remote storage latency by store and outcome",
-            storage_seconds.clone(),
-        );
-        registry.register(
-            "storage_read_bytes",
-            "Bytes read from storage (local files or remote stores)",
-            storage_read_bytes.clone(),
-        );
-        registry.register(
-            "http_requests",
-            "HTTP requests by matched route, method and status",
-            requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency by matched route",
-            request_seconds.clone(),
-        );
-        registry.register("cache_hits", "Chunk cache hits", cache_hits.clone());
-        registry.register(
-            "cache_misses",
-            "Chunk cache misses (chunks evaluated)",
-            cache_misses.clone(),
-        );
-        registry.register(
-            "cache_evictions",
-            "Chunks evicted to stay within --cache-size",
-            cache_evictions.clone(),
-        );
-        registry.register(
-            "cache_bytes",
-            "Bytes held by the chunk cache",
-            cache_bytes.clone(),
-        );
-        registry.register(
-            "cache_entries",
-            "Chunks held by the chunk cache",
-            cache_entries.clone(),
-        );
-        registry.register(
-            "evaluations",
-            "Array node evaluations by config type",
-            evaluations.clone(),
-        );
-        registry.register(
-            "evaluation_duration_seconds",
-            "Array node evaluation time by config type",
-            evaluation_seconds.clone(),
-        );
-        registry.register(
-            "overloaded",
-            "Compute jobs refused with 503 because the pool stayed saturated",
-            overloaded.clone(),
-        );
-        registry.register(
-            "upstream_requests",
-            "Upstream (DVID) requests by server and outcome",
-            upstream_requests.clone(),
-        );
-        registry.register(
-            "upstream_request_duration_seconds",
-            "Upstream (DVID) latency by server and outcome",
-            upstream_seconds.clone(),
-        );
-        Self {
-            registry,
-            requests,
-            request_seconds,
-            cache_hits,
-            cache_misses,
-            cache_evictions,
-            cache_bytes,
-            cache_entries,
-            evaluations,
-            evaluation_seconds,
-            overloaded,
-            upstream_requests,
-            upstream_seconds,
-            storage_read_bytes,
-            storage_requests,
-            storage_seconds,
+        let r = &mut registry;
+        macro_rules! registered {
+            ($($field:ident: $name:literal, $help:literal, $init:expr;)*) => {
+                Self { $($field: register(r, $name, $help, $init),)* registry }
+            };
+        }
+        registered! {
+            storage_requests: "storage_requests", "Remote storage requests by store and outcome",
+                Family::<StorageLabels, Counter>::default();
+            storage_seconds: "storage_request_duration_seconds", "Remote storage latency by store and outcome",
+                Family::new_with_constructor(latency_histogram);
+            storage_read_bytes: "storage_read_bytes", "Bytes read from storage (local files or remote stores)",
+                Counter::default();
+            requests: "http_requests", "HTTP requests by matched route, method and status",
+                Family::<RequestLabels, Counter>::default();
+            request_seconds: "http_request_duration_seconds", "HTTP request latency by matched route",
+                Family::new_with_constructor(latency_histogram);
+            cache_hits: "cache_hits", "Chunk cache hits",
+                Counter::default();
+            cache_misses: "cache_misses", "Chunk cache misses (chunks evaluated)",
+                Counter::default();
+            cache_evictions: "cache_evictions", "Chunks evicted to stay within --cache-size",
+                Counter::default();
+            cache_bytes: "cache_bytes", "Bytes held by the chunk cache",
+                Gauge::default();
+            cache_entries: "cache_entries", "Chunks held by the chunk cache",
+                Gauge::default();
+            evaluations: "evaluations", "Array node evaluations by config type",
+                Family::<TypeLabel, Counter>::default();
+            evaluation_seconds: "evaluation_duration_seconds", "Array node evaluation time by config type",
+                Family::new_with_constructor(latency_histogram);
+            overloaded: "overloaded", "Compute jobs refused with 503 because the pool stayed saturated",
+                Counter::default();
+            upstream_requests: "upstream_requests", "Upstream (DVID) requests by server and outcome",
+                Family::<UpstreamLabels, Counter>::default();
+            upstream_seconds: "upstream_request_duration_seconds", "Upstream (DVID) latency by server and outcome",
+                Family::new_with_constructor(latency_histogram);
         }
     }
 

@@ -103,6 +103,32 @@ fn stage_field(e: &DvidError, otherwise: &'static str) -> &'static str {
     }
 }
 
+/// Config options the instance's type lacks.
+fn option_problems(cfg: &DvidConfig, info: &InstanceInfo, ctx: &NodeCtx<'_>) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    if cfg.scale > 0 && !info.kind.is_labels() {
+        problems.push(ctx.problem(
+            "scale",
+            format!(
+                "{} instances have one scale; DVID keeps grayscale pyramids as separate instances",
+                info.type_name
+            ),
+        ));
+    } else if cfg.scale > info.max_downres_level {
+        problems.push(ctx.problem(
+            "scale",
+            format!(
+                "is {} but the instance's MaxDownresLevel is {}",
+                cfg.scale, info.max_downres_level
+            ),
+        ));
+    }
+    if cfg.supervoxels && info.kind == Kind::Grayscale {
+        problems.push(ctx.problem("supervoxels", "applies to labelmap instances only"));
+    }
+    problems
+}
+
 impl Dvid {
     /// Pins the node, reads `/info` and builds this scale and the coarser ones.
     ///
@@ -149,27 +175,7 @@ impl Dvid {
                 .map(|p| ctx.problem("source[2]", format!("instance {:?}: {p}", src.instance)))
                 .collect::<Vec<_>>()
         })?;
-        let mut problems = Vec::new();
-        if cfg.scale > 0 && !info.kind.is_labels() {
-            problems.push(ctx.problem(
-                "scale",
-                format!(
-                    "{} instances have one scale; DVID keeps grayscale pyramids as separate instances",
-                    info.type_name
-                ),
-            ));
-        } else if cfg.scale > info.max_downres_level {
-            problems.push(ctx.problem(
-                "scale",
-                format!(
-                    "is {} but the instance's MaxDownresLevel is {}",
-                    cfg.scale, info.max_downres_level
-                ),
-            ));
-        }
-        if cfg.supervoxels && info.kind == Kind::Grayscale {
-            problems.push(ctx.problem("supervoxels", "applies to labelmap instances only"));
-        }
+        let problems = option_problems(cfg, &info, ctx);
         if !problems.is_empty() {
             return Err(problems);
         }

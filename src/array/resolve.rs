@@ -203,6 +203,74 @@ impl<'a> NodeCtx<'a> {
         }
     }
 
+    /// The array's chunk grid: `grid` (the natural one, else 64 voxels from the ROI's
+    /// offset) unless the config's `chunk_shape` overrides it.
+    fn grid(
+        &self,
+        grid: Option<ChunkGrid>,
+        roi: &Roi,
+        vs: &Coord,
+    ) -> Result<ChunkGrid, Vec<FieldProblem>> {
+        let natural = grid.unwrap_or_else(|| {
+            ChunkGrid::from_voxels(
+                roi.offset.clone(),
+                &Coord::splat(DEFAULT_CHUNK, vs.dims()),
+                vs,
+            )
+        });
+        match &self.options.chunk_shape {
+            None => Ok(natural),
+            Some(shape) if shape.len() == vs.dims() => {
+                let chunk = Coord::new(shape.clone())
+                    .checked_mul(vs)
+                    .filter(Coord::within_world)
+                    .ok_or_else(|| {
+                        vec![self.problem(
+                            "chunk_shape",
+                            format!("{shape:?} voxels of {vs} reach beyond 2^48 world units"),
+                        )]
+                    })?;
+                Ok(ChunkGrid::new(natural.origin, chunk))
+            }
+            Some(shape) => Err(vec![self.problem(
+                "chunk_shape",
+                format!(
+                    "has {} entries but the array has {} spatial axes",
+                    shape.len(),
+                    vs.dims()
+                ),
+            )]),
+        }
+    }
+
+    /// Refuses chunks above `--max-chunk-bytes`.
+    fn check_chunk_bytes(
+        &self,
+        grid: &ChunkGrid,
+        parts: &MetaParts,
+    ) -> Result<(), Vec<FieldProblem>> {
+        let vs = &parts.voxel_size;
+        let chunk_voxels: Vec<usize> = parts
+            .num_channels
+            .into_iter()
+            .chain(grid.chunk_voxels(vs).to_usize())
+            .collect();
+        self.env
+            .limits
+            .chunk_bytes(volume_bytes(&chunk_voxels, parts.dtype.size()))
+            .map_err(|e| {
+                let at = if self.options.chunk_shape.is_some() {
+                    self.field("chunk_shape")
+                } else {
+                    self.path.clone()
+                };
+                vec![FieldProblem::new(
+                    at,
+                    format!("chunks of {chunk_voxels:?} voxels: {e}"),
+                )]
+            })
+    }
+
     /// Completes the metadata: grid override, cache flag, type name and hash.
     ///
     /// # Errors
@@ -219,61 +287,8 @@ impl<'a> NodeCtx<'a> {
                 "voxel size {vs} must be positive and at most 2^48 world units"
             )));
         }
-        let natural = parts.grid.unwrap_or_else(|| {
-            ChunkGrid::from_voxels(
-                parts.roi.offset.clone(),
-                &Coord::splat(DEFAULT_CHUNK, vs.dims()),
-                vs,
-            )
-        });
-        let grid = match &self.options.chunk_shape {
-            None => natural,
-            Some(shape) if shape.len() == vs.dims() => {
-                let chunk = Coord::new(shape.clone())
-                    .checked_mul(vs)
-                    .filter(Coord::within_world)
-                    .ok_or_else(|| {
-                        vec![self.problem(
-                            "chunk_shape",
-                            format!("{shape:?} voxels of {vs} reach beyond 2^48 world units"),
-                        )]
-                    })?;
-                ChunkGrid::new(natural.origin, chunk)
-            }
-            Some(shape) => {
-                return Err(vec![self.problem(
-                    "chunk_shape",
-                    format!(
-                        "has {} entries but the array has {} spatial axes",
-                        shape.len(),
-                        vs.dims()
-                    ),
-                )]);
-            }
-        };
-        let chunk_voxels: Vec<usize> = parts
-            .num_channels
-            .into_iter()
-            .chain(grid.chunk_voxels(vs).to_usize())
-            .collect();
-        self.env
-            .limits
-            .chunk_bytes(volume_bytes(&chunk_voxels, parts.dtype.size()))
-            .map_err(|e| {
-                let field = if self.options.chunk_shape.is_some() {
-                    "chunk_shape"
-                } else {
-                    ""
-                };
-                vec![FieldProblem::new(
-                    if field.is_empty() {
-                        self.path.clone()
-                    } else {
-                        self.field(field)
-                    },
-                    format!("chunks of {chunk_voxels:?} voxels: {e}"),
-                )]
-            })?;
+        let grid = self.grid(parts.grid.clone(), &parts.roi, vs)?;
+        self.check_chunk_bytes(&grid, &parts)?;
         self.env
             .limits
             .depth(self.depth)

@@ -255,6 +255,45 @@ fn node_attrs(storage: &Storage, path: &str) -> NodeAttrs {
     }
 }
 
+/// Whether the served shape and chunk shape are the stored ones.
+fn served_as_stored(meta: &Metadata, shape: &[u64], chunk: &[u64]) -> bool {
+    let same = |served: Vec<usize>, stored: &[u64]| {
+        served.iter().map(|&s| s as u64).eq(stored.iter().copied())
+    };
+    same(meta.shape(), shape) && same(meta.chunk_shape(), chunk)
+}
+
+/// The stored chunk shape and the unit of reading (a sharded array's inner chunk).
+fn chunk_shapes(array: &ZArray<Storage>) -> Result<(Vec<u64>, Vec<u64>), String> {
+    let chunk_all: Vec<u64> = array
+        .chunk_shape(&vec![0; array.shape().len()])
+        .map(|c| c.iter().map(|n| n.get()).collect())
+        .map_err(|e| format!("the array does not have a regular chunk grid: {e}"))?;
+    let read_chunk: Vec<u64> = array.effective_subchunk_shape().map_or_else(
+        || chunk_all.clone(),
+        |c| c.iter().map(|n| n.get()).collect(),
+    );
+    Ok((chunk_all, read_chunk))
+}
+
+/// The stored attributes, with `units` from the geometry; stored `units` of a reordered
+/// array are in stored order, so they are replaced.
+fn served_attrs(
+    array: &ZArray<Storage>,
+    units: Option<Vec<String>>,
+    identity: bool,
+) -> Map<String, Value> {
+    let mut attrs: Map<String, Value> = array.attributes().clone();
+    if let Some(units) = units {
+        if identity {
+            attrs.entry("units").or_insert_with(|| Value::from(units));
+        } else {
+            attrs.insert("units".into(), Value::from(units));
+        }
+    }
+    attrs
+}
+
 fn dtype_of(array: &ZArray<Storage>) -> Result<DType, String> {
     let name = array
         .data_type()
@@ -351,21 +390,8 @@ impl Zarr {
         let stored_roi = Roi::new(geo.offset.clone(), &Coord::new(spatial_shape) * &vs);
         let roi = snapped(stored_roi, &vs, cfg.snap_to_grid.as_deref())
             .map_err(|r| bad("snap_to_grid", r))?;
-        let chunk_all: Vec<u64> = array
-            .chunk_shape(&vec![0; shape.len()])
-            .map(|c| c.iter().map(|n| n.get()).collect())
-            .map_err(|e| {
-                bad(
-                    "dataset",
-                    format!("the array does not have a regular chunk grid: {e}"),
-                )
-            })?;
-        // A sharded array's unit of reading (and so its grid) is the inner chunk.
+        let (chunk_all, read_chunk) = chunk_shapes(&array).map_err(|r| bad("dataset", r))?;
         let sharded = array.is_sharded();
-        let read_chunk: Vec<u64> = array.effective_subchunk_shape().map_or_else(
-            || chunk_all.clone(),
-            |c| c.iter().map(|n| n.get()).collect(),
-        );
         let chunk_spatial: Vec<i64> = (geo.layout.spatial_of(&read_chunk).iter())
             .map(|&c| i64::try_from(c).unwrap_or(i64::MAX))
             .collect();
@@ -374,15 +400,7 @@ impl Zarr {
             zarrs::array::ArrayMetadata::V2(_) => 2,
             zarrs::array::ArrayMetadata::V3(_) => 3,
         };
-        let mut attrs: Map<String, Value> = array.attributes().clone();
-        if let Some(units) = geo.units {
-            // Stored `units` of a reordered array are in stored order: replace them.
-            if geo.layout.is_identity() {
-                attrs.entry("units").or_insert_with(|| Value::from(units));
-            } else {
-                attrs.insert("units".into(), Value::from(units));
-            }
-        }
+        let attrs = served_attrs(&array, geo.units, geo.layout.is_identity());
         let mut meta = ctx.metadata(MetaParts {
             dtype,
             num_channels: geo.num_channels,
@@ -399,16 +417,7 @@ impl Zarr {
         let same_grid = geo.layout.is_identity()
             && !is_n5
             && !sharded
-            && meta
-                .shape()
-                .iter()
-                .map(|&s| s as u64)
-                .eq(shape.iter().copied())
-            && meta
-                .chunk_shape()
-                .iter()
-                .map(|&s| s as u64)
-                .eq(chunk_all.iter().copied());
+            && served_as_stored(&meta, &shape, &chunk_all);
         Ok(Self {
             passthrough: PassThrough::decide(zarr_format, &document, dtype, same_grid),
             coarser: levels::coarser(&ancestors, cfg.dataset.trim_matches('/'), is_n5),

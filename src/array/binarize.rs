@@ -44,7 +44,7 @@ pub struct Binarize {
 ///
 /// # Errors
 /// A problem at `source_array_config`.
-pub fn check_label_source(source: &ArrayRef, ctx: &NodeCtx<'_>) -> Result<(), Vec<FieldProblem>> {
+fn check_label_source(source: &ArrayRef, ctx: &NodeCtx<'_>) -> Result<(), Vec<FieldProblem>> {
     let m = source.meta();
     let mut problems = Vec::new();
     if let Some(c) = m.num_channels {
@@ -71,6 +71,32 @@ pub fn check_label_source(source: &ArrayRef, ctx: &NodeCtx<'_>) -> Result<(), Ve
     }
 }
 
+/// The metadata of a mask wrapper: one uint8 channel per named group of label ids, over
+/// a label source (checked).
+///
+/// # Errors
+/// No groups, or a source with channels or a non-integer dtype.
+pub fn group_channels(
+    groupings: &[(String, Vec<i128>)],
+    source: &ArrayRef,
+    ctx: &NodeCtx<'_>,
+) -> Result<Metadata, Vec<FieldProblem>> {
+    let mut problems = check_label_source(source, ctx).err().unwrap_or_default();
+    if groupings.is_empty() {
+        problems.push(ctx.problem("groupings", "needs at least one [name, [ids]] group"));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let names: Vec<&str> = groupings.iter().map(|(n, _)| n.as_str()).collect();
+    ctx.metadata(MetaParts {
+        dtype: DType::U8,
+        num_channels: Some(groupings.len()),
+        attrs: Map::from_iter([("channel_names".to_owned(), json!(names))]),
+        ..MetaParts::like(source.meta())
+    })
+}
+
 impl Binarize {
     /// Validates the groups and the source.
     ///
@@ -81,21 +107,7 @@ impl Binarize {
         source: ArrayRef,
         ctx: &NodeCtx<'_>,
     ) -> Result<Self, Vec<FieldProblem>> {
-        let mut problems = check_label_source(&source, ctx).err().unwrap_or_default();
-        if cfg.groupings.is_empty() {
-            problems.push(ctx.problem("groupings", "needs at least one [name, [ids]] group"));
-        }
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        let m = source.meta();
-        let names: Vec<&str> = cfg.groupings.iter().map(|(n, _)| n.as_str()).collect();
-        let meta = ctx.metadata(MetaParts {
-            dtype: DType::U8,
-            num_channels: Some(cfg.groupings.len()),
-            attrs: Map::from_iter([("channel_names".to_owned(), json!(names))]),
-            ..MetaParts::like(m)
-        })?;
+        let meta = group_channels(&cfg.groupings, &source, ctx)?;
         let groups = cfg
             .groupings
             .iter()

@@ -12,12 +12,11 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::binarize::check_label_source;
-use super::resolve::{MetaParts, NodeCtx};
+use super::binarize::group_channels;
+use super::resolve::NodeCtx;
 use super::{Array, ArrayRef, FieldProblem, Metadata};
-use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::Roi;
 use crate::kernels::labels::{LabelSet, label_kernel};
@@ -71,27 +70,13 @@ impl MissingAnnotationsMask {
         source: ArrayRef,
         ctx: &NodeCtx<'_>,
     ) -> Result<Self, Vec<FieldProblem>> {
-        let mut problems = check_label_source(&source, ctx).err().unwrap_or_default();
-        if cfg.groupings.is_empty() {
-            problems.push(ctx.problem("groupings", "needs at least one [name, [ids]] group"));
-        }
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        let m = source.meta();
-        let missing = unannotated_ids(&m.attrs);
+        let meta = group_channels(&cfg.groupings, &source, ctx)?;
+        let missing = unannotated_ids(&source.meta().attrs);
         let zeroed = cfg
             .groupings
             .iter()
             .map(|(_, ids)| ids.iter().any(|id| missing.contains(id)))
             .collect();
-        let names: Vec<&str> = cfg.groupings.iter().map(|(n, _)| n.as_str()).collect();
-        let meta = ctx.metadata(MetaParts {
-            dtype: DType::U8,
-            num_channels: Some(cfg.groupings.len()),
-            attrs: Map::from_iter([("channel_names".to_owned(), json!(names))]),
-            ..MetaParts::like(m)
-        })?;
         Ok(Self {
             meta,
             source,
@@ -128,6 +113,7 @@ impl Array for MissingAnnotationsMask {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn reads_cellmap_states() {

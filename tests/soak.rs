@@ -28,8 +28,8 @@ const CACHE_MIB: u64 = 64;
 const INFLIGHT_MIB: u64 = 128;
 /// Allowed above both budgets: the binary, the runtime, 64 connections' buffers, chunks
 /// being decoded, and cold pyramid tiles being reduced (two source chunks per level per
-/// coarse chunk). Measured peaks here with `MALLOC_ARENA_MAX=2`: 325 MiB (487 MiB with
-/// glibc's default arenas; 600-710 MiB before downsample read in tiles).
+/// coarse chunk). Measured peaks here: 325 MiB with the two malloc arenas the binary
+/// sets (487 MiB with glibc's default; 600-710 MiB before downsample read in tiles).
 const MARGIN_MIB: u64 = 256;
 const TASKS: usize = 64;
 const DURATION: Duration = Duration::from_secs(20);
@@ -66,8 +66,8 @@ async fn start(state: &Path) -> Server {
         .arg("--state-dir")
         .arg(state)
         .env_remove("ARRAYD_LOG")
-        // As the container image runs it (docker/Dockerfile, README "Memory").
-        .env("MALLOC_ARENA_MAX", "2")
+        // The default the binary sets itself (src/main.rs), not the environment's.
+        .env_remove("MALLOC_ARENA_MAX")
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -274,6 +274,14 @@ async fn mixed_hot_and_cold_load_within_memory_budget() {
     let state = tempfile::tempdir().unwrap();
     let server = start(state.path()).await;
     let pid = server.child.id();
+    // Started without MALLOC_ARENA_MAX, the server runs (same pid) with two arenas.
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(
+        environ
+            .split(|&b| b == 0)
+            .any(|v| v == b"MALLOC_ARENA_MAX=2"),
+        "serve did not re-execute itself with MALLOC_ARENA_MAX=2"
+    );
     let base = server.base.clone();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))

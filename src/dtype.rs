@@ -6,33 +6,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The element types an array can hold (numpy spelling).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DType {
-    /// `bool`
-    Bool,
-    /// `uint8`
-    U8,
-    /// `uint16`
-    U16,
-    /// `uint32`
-    U32,
-    /// `uint64`
-    U64,
-    /// `int8`
-    I8,
-    /// `int16`
-    I16,
-    /// `int32`
-    I32,
-    /// `int64`
-    I64,
-    /// `float32`
-    F32,
-    /// `float64`
-    F64,
-}
-
 /// The broad class of a dtype, for promotion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -46,84 +19,66 @@ pub enum Kind {
     Float,
 }
 
+/// The dtypes, stated once: variant, numpy name, numpy type string (little-endian), bytes
+/// per element and class.
+macro_rules! dtypes {
+    ($($variant:ident: $name:literal, $descr:literal, $size:literal, $kind:ident;)*) => {
+        /// The element types an array can hold (numpy spelling).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum DType {
+            $(#[doc = concat!("`", $name, "`")] $variant,)*
+        }
+
+        impl DType {
+            /// Every dtype, in a fixed order.
+            pub const ALL: [DType; [$($name),*].len()] = [$(DType::$variant),*];
+
+            /// numpy's name (`uint8`, `float32`, ...).
+            #[must_use]
+            pub fn name(self) -> &'static str {
+                match self { $(DType::$variant => $name,)* }
+            }
+
+            /// Bytes per element.
+            #[must_use]
+            pub fn size(self) -> usize {
+                match self { $(DType::$variant => $size,)* }
+            }
+
+            /// The dtype's class.
+            #[must_use]
+            pub fn kind(self) -> Kind {
+                match self { $(DType::$variant => Kind::$kind,)* }
+            }
+
+            /// The numpy array-protocol type string, little-endian (`<u2`, `|b1`).
+            #[must_use]
+            pub fn npy_descr(self) -> &'static str {
+                match self { $(DType::$variant => $descr,)* }
+            }
+        }
+    };
+}
+
+dtypes! {
+    Bool: "bool", "|b1", 1, Bool;
+    U8: "uint8", "|u1", 1, Unsigned;
+    U16: "uint16", "<u2", 2, Unsigned;
+    U32: "uint32", "<u4", 4, Unsigned;
+    U64: "uint64", "<u8", 8, Unsigned;
+    I8: "int8", "|i1", 1, Signed;
+    I16: "int16", "<i2", 2, Signed;
+    I32: "int32", "<i4", 4, Signed;
+    I64: "int64", "<i8", 8, Signed;
+    F32: "float32", "<f4", 4, Float;
+    F64: "float64", "<f8", 8, Float;
+}
+
 impl DType {
-    /// Every dtype, in a fixed order.
-    pub const ALL: [DType; 11] = [
-        DType::Bool,
-        DType::U8,
-        DType::U16,
-        DType::U32,
-        DType::U64,
-        DType::I8,
-        DType::I16,
-        DType::I32,
-        DType::I64,
-        DType::F32,
-        DType::F64,
-    ];
-
-    /// numpy's name (`uint8`, `float32`, ...).
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::Bool => "bool",
-            DType::U8 => "uint8",
-            DType::U16 => "uint16",
-            DType::U32 => "uint32",
-            DType::U64 => "uint64",
-            DType::I8 => "int8",
-            DType::I16 => "int16",
-            DType::I32 => "int32",
-            DType::I64 => "int64",
-            DType::F32 => "float32",
-            DType::F64 => "float64",
-        }
-    }
-
-    /// Bytes per element.
-    #[must_use]
-    pub fn size(self) -> usize {
-        match self {
-            DType::Bool | DType::U8 | DType::I8 => 1,
-            DType::U16 | DType::I16 => 2,
-            DType::U32 | DType::I32 | DType::F32 => 4,
-            DType::U64 | DType::I64 | DType::F64 => 8,
-        }
-    }
-
-    /// The dtype's class.
-    #[must_use]
-    pub fn kind(self) -> Kind {
-        match self {
-            DType::Bool => Kind::Bool,
-            DType::U8 | DType::U16 | DType::U32 | DType::U64 => Kind::Unsigned,
-            DType::I8 | DType::I16 | DType::I32 | DType::I64 => Kind::Signed,
-            DType::F32 | DType::F64 => Kind::Float,
-        }
-    }
-
     /// True for signed and unsigned integers (not bool).
     #[must_use]
     pub fn is_integer(self) -> bool {
         matches!(self.kind(), Kind::Unsigned | Kind::Signed)
-    }
-
-    /// The numpy array-protocol type string, little-endian (`<u2`, `|b1`).
-    #[must_use]
-    pub fn npy_descr(self) -> &'static str {
-        match self {
-            DType::Bool => "|b1",
-            DType::U8 => "|u1",
-            DType::U16 => "<u2",
-            DType::U32 => "<u4",
-            DType::U64 => "<u8",
-            DType::I8 => "|i1",
-            DType::I16 => "<i2",
-            DType::I32 => "<i4",
-            DType::I64 => "<i8",
-            DType::F32 => "<f4",
-            DType::F64 => "<f8",
-        }
     }
 
     /// Parses a numpy type string (`<u2`, `|b1`, `u1`); big-endian is refused.

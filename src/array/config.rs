@@ -57,41 +57,6 @@ pub struct NodeConfig {
     pub own: Value,
 }
 
-/// The type-specific fields of each config type.
-#[derive(Debug, Clone)]
-pub enum TypedConfig {
-    /// `zarr`
-    Zarr(zarr::ZarrConfig),
-    /// `numpy`
-    Numpy(numpy::NumpyConfig),
-    /// `dummy`
-    Dummy(dummy::DummyConfig),
-    /// `dvid`
-    Dvid(dvid::DvidConfig),
-    /// `binarize`
-    Binarize(binarize::BinarizeConfig),
-    /// `resampled`
-    Resampled(resampled::ResampledConfig),
-    /// `intensities`
-    Intensities(intensities::IntensitiesConfig),
-    /// `missing_annotations_mask`
-    MissingAnnotationsMask(missing_annotations_mask::MissingAnnotationsMaskConfig),
-    /// `ones`
-    Ones(ones::OnesConfig),
-    /// `constant`
-    Constant(constant::ConstantConfig),
-    /// `concat`
-    Concat(concat::ConcatConfig),
-    /// `logical_or`
-    LogicalOr(logical_or::LogicalOrConfig),
-    /// `crop`
-    Crop(crop::CropConfig),
-    /// `merge_instances`
-    MergeInstances(merge_instances::MergeInstancesConfig),
-    /// `sum`
-    Sum(sum::SumConfig),
-}
-
 /// How a source field holds its sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slots {
@@ -118,64 +83,67 @@ struct TypeSpec {
 
 const ONE_SOURCE: &[(&str, Slots)] = &[("source_array_config", Slots::One)];
 
-macro_rules! spec {
-    ($name:literal, $dacapo:literal, $sources:expr, $variant:ident) => {
-        TypeSpec {
+const NO_SOURCES: &[(&str, Slots)] = &[];
+const SOURCE_LIST: &[(&str, Slots)] = &[("source_array_configs", Slots::List)];
+const CONCAT_SOURCES: &[(&str, Slots)] = &[
+    ("source_array_configs", Slots::Map),
+    ("default_config", Slots::Optional),
+];
+
+/// The config types, stated once: the [`TypedConfig`] variant and its fields' type, the
+/// `type` name, DaCapo's class, the source fields, and whether the type is value-wise
+/// (an output voxel depends only on the source voxels at the same place, so level k of
+/// the node is the node over level k of its sources).
+macro_rules! config_types {
+    ($($variant:ident($fields:ty): $name:literal, $dacapo:literal, $sources:expr, $value_wise:literal;)*) => {
+        /// The type-specific fields of each config type.
+        #[derive(Debug, Clone)]
+        pub enum TypedConfig {
+            $(#[doc = concat!("`", $name, "`")] $variant($fields),)*
+        }
+
+        impl TypedConfig {
+            /// The config `type`.
+            #[must_use]
+            pub fn type_name(&self) -> &'static str {
+                match self { $(Self::$variant(_) => $name,)* }
+            }
+
+            /// Whether level k of the node is the node over level k of its sources.
+            #[must_use]
+            pub fn value_wise(&self) -> bool {
+                match self { $(Self::$variant(_) => $value_wise,)* }
+            }
+        }
+
+        const TYPES: &[TypeSpec] = &[$(TypeSpec {
             name: $name,
             dacapo: $dacapo,
             sources: $sources,
-            parse: |obj, path, problems| {
-                parse_fields(obj, path, problems).map(TypedConfig::$variant)
-            },
-        }
+            parse: |obj, path, problems| parse_fields(obj, path, problems).map(TypedConfig::$variant),
+        },)*];
     };
 }
 
-const TYPES: &[TypeSpec] = &[
-    spec!("zarr", "ZarrArrayConfig", &[], Zarr),
-    spec!("numpy", "NumpyArrayConfig", &[], Numpy),
-    spec!("dummy", "DummyArrayConfig", &[], Dummy),
-    spec!("dvid", "DVIDArrayConfig", &[], Dvid),
-    spec!("binarize", "BinarizeArrayConfig", ONE_SOURCE, Binarize),
-    spec!("resampled", "ResampledArrayConfig", ONE_SOURCE, Resampled),
-    spec!(
-        "intensities",
-        "IntensitiesArrayConfig",
-        ONE_SOURCE,
-        Intensities
-    ),
-    spec!(
-        "missing_annotations_mask",
-        "MissingAnnotationsMaskConfig",
-        ONE_SOURCE,
-        MissingAnnotationsMask
-    ),
-    spec!("ones", "OnesArrayConfig", ONE_SOURCE, Ones),
-    spec!("constant", "ConstantArrayConfig", ONE_SOURCE, Constant),
-    spec!(
-        "concat",
-        "ConcatArrayConfig",
-        &[
-            ("source_array_configs", Slots::Map),
-            ("default_config", Slots::Optional)
-        ],
-        Concat
-    ),
-    spec!("logical_or", "LogicalOrArrayConfig", ONE_SOURCE, LogicalOr),
-    spec!("crop", "CropArrayConfig", ONE_SOURCE, Crop),
-    spec!(
-        "merge_instances",
-        "MergeInstancesArrayConfig",
-        &[("source_array_configs", Slots::List)],
-        MergeInstances
-    ),
-    spec!(
-        "sum",
-        "SumArrayConfig",
-        &[("source_array_configs", Slots::List)],
-        Sum
-    ),
-];
+config_types! {
+    Zarr(zarr::ZarrConfig): "zarr", "ZarrArrayConfig", NO_SOURCES, false;
+    Numpy(numpy::NumpyConfig): "numpy", "NumpyArrayConfig", NO_SOURCES, false;
+    Dummy(dummy::DummyConfig): "dummy", "DummyArrayConfig", NO_SOURCES, false;
+    Dvid(dvid::DvidConfig): "dvid", "DVIDArrayConfig", NO_SOURCES, false;
+    Binarize(binarize::BinarizeConfig): "binarize", "BinarizeArrayConfig", ONE_SOURCE, true;
+    Resampled(resampled::ResampledConfig): "resampled", "ResampledArrayConfig", ONE_SOURCE, false;
+    Intensities(intensities::IntensitiesConfig): "intensities", "IntensitiesArrayConfig", ONE_SOURCE, true;
+    MissingAnnotationsMask(missing_annotations_mask::MissingAnnotationsMaskConfig):
+        "missing_annotations_mask", "MissingAnnotationsMaskConfig", ONE_SOURCE, true;
+    Ones(ones::OnesConfig): "ones", "OnesArrayConfig", ONE_SOURCE, true;
+    Constant(constant::ConstantConfig): "constant", "ConstantArrayConfig", ONE_SOURCE, true;
+    Concat(concat::ConcatConfig): "concat", "ConcatArrayConfig", CONCAT_SOURCES, true;
+    LogicalOr(logical_or::LogicalOrConfig): "logical_or", "LogicalOrArrayConfig", ONE_SOURCE, true;
+    Crop(crop::CropConfig): "crop", "CropArrayConfig", ONE_SOURCE, true;
+    MergeInstances(merge_instances::MergeInstancesConfig):
+        "merge_instances", "MergeInstancesArrayConfig", SOURCE_LIST, true;
+    Sum(sum::SumConfig): "sum", "SumArrayConfig", SOURCE_LIST, true;
+}
 
 /// Every accepted `type` name.
 #[must_use]

@@ -362,9 +362,9 @@ pub fn resolve<'a>(
             path: path.to_owned(),
             env,
             name: node.name.clone(),
-            type_name: type_name(&node.typed),
+            type_name: node.typed.type_name(),
             options: node.options.clone(),
-            identity: json!({"type": type_name(&node.typed), "own": node.own, "sources": source_hashes}),
+            identity: json!({"type": node.typed.type_name(), "own": node.own, "sources": source_hashes}),
             freshness: sources
                 .iter()
                 .map(|s| s.array.meta().freshness)
@@ -376,7 +376,7 @@ pub fn resolve<'a>(
                 .max()
                 .unwrap_or(0),
         };
-        let levels = if value_wise(&node.typed) {
+        let levels = if node.typed.value_wise() {
             wrapper_levels(&node.typed, &sources, &ctx).await
         } else {
             Vec::new()
@@ -384,19 +384,6 @@ pub fn resolve<'a>(
         let array = construct(&node.typed, sources, &ctx).await?;
         Ok(Leveled::wrap(array, levels))
     })
-}
-
-/// Types whose output voxel depends only on the voxels at the same place in their
-/// sources: level k of such a node is the node over level k of its sources.
-fn value_wise(typed: &TypedConfig) -> bool {
-    !matches!(
-        typed,
-        TypedConfig::Zarr(_)
-            | TypedConfig::Numpy(_)
-            | TypedConfig::Dummy(_)
-            | TypedConfig::Dvid(_)
-            | TypedConfig::Resampled(_)
-    )
 }
 
 /// The node over its sources' stored levels, as far as every source stores them and the
@@ -433,28 +420,6 @@ async fn wrapper_levels(
         }
     }
     out
-}
-
-/// The config `type` of a typed config.
-#[must_use]
-pub fn type_name(typed: &TypedConfig) -> &'static str {
-    match typed {
-        TypedConfig::Zarr(_) => "zarr",
-        TypedConfig::Numpy(_) => "numpy",
-        TypedConfig::Dummy(_) => "dummy",
-        TypedConfig::Dvid(_) => "dvid",
-        TypedConfig::Binarize(_) => "binarize",
-        TypedConfig::Resampled(_) => "resampled",
-        TypedConfig::Intensities(_) => "intensities",
-        TypedConfig::MissingAnnotationsMask(_) => "missing_annotations_mask",
-        TypedConfig::Ones(_) => "ones",
-        TypedConfig::Constant(_) => "constant",
-        TypedConfig::Concat(_) => "concat",
-        TypedConfig::LogicalOr(_) => "logical_or",
-        TypedConfig::Crop(_) => "crop",
-        TypedConfig::MergeInstances(_) => "merge_instances",
-        TypedConfig::Sum(_) => "sum",
-    }
 }
 
 async fn construct(

@@ -25,8 +25,8 @@ enum Config {
     Inline(Value),
 }
 
-/// The table: (type, config). Every type of `src/array/config.rs` but `dvid` (see
-/// `dvid_is_the_one_uncovered_type`).
+/// The table: (type, config). Every type of `src/array/config.rs` but `dvid`, whose
+/// cases need the fake DVID (`dvid::conformance`).
 fn cases() -> Vec<(&'static str, Config)> {
     use Config::{Golden, Inline};
     vec![

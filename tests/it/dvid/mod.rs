@@ -6,6 +6,7 @@
 //! log; upstream faults give 502/504/503 problems, are never cached, and reads recover.
 
 mod auth;
+mod conformance;
 mod fake;
 mod faults;
 mod reads;

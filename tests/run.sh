@@ -82,7 +82,9 @@ for check in fmt clippy doc; do
   case $check in
     fmt) cmd=(cargo fmt --check) ;;
     clippy) cmd=(cargo clippy --all-targets -- -D warnings) ;;
-    doc) cmd=(env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps) ;;
+    # rustdoc's merged search index can go stale in a kept target/ ("failed to read
+    # column from disk"); it is rebuilt in seconds.
+    doc) rm -rf target/doc/search.index; cmd=(env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps) ;;
   esac
   if "${cmd[@]}" > "$OUT/$check.log" 2>&1; then
     PASSED=$((PASSED + 1)); record "$check" ok $((SECONDS - t))

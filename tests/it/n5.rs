@@ -339,22 +339,6 @@ fn write_n5_levels(group: &Path, n: usize, fs: &[fn(usize, usize, usize) -> u64]
     }
 }
 
-/// Origins of the levels in `GET /v1/arrays/{name}`.
-async fn origins(s: &TestServer, name: &str) -> Vec<String> {
-    let v: Value = s
-        .get(&format!("/v1/arrays/{name}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    v["levels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["origin"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// A precomputed raw chunk of 64³ (x fastest) as `f` gives it.
 fn chunk_of(f: fn(usize, usize, usize) -> u64) -> Vec<u8> {
     reference(f, 0..64, 0..64, 0..64)
@@ -398,9 +382,12 @@ async fn n5_multiscale_groups_serve_their_stored_levels() {
         )
         .await;
     }
-    assert_eq!(origins(&s, "viewer").await, ["array", "stored", "stored"]);
     assert_eq!(
-        origins(&s, "paintera").await,
+        s.level_origins("viewer").await,
+        ["array", "stored", "stored"]
+    );
+    assert_eq!(
+        s.level_origins("paintera").await,
         ["array", "stored", "computed"]
     );
     let info: Value = s
@@ -421,23 +408,19 @@ async fn n5_multiscale_groups_serve_their_stored_levels() {
         ("s1", n5_s1 as fn(usize, usize, usize) -> u64),
         ("s2", n5_s2),
     ] {
-        let r = s
-            .get(&format!(
-                "/v1/arrays/viewer/precomputed/{level}/0-64_0-64_0-64"
-            ))
-            .await;
-        assert_eq!(r.status(), 200, "{level}");
-        assert_eq!(r.bytes().await.unwrap().to_vec(), chunk_of(f), "{level}");
+        let path = format!("/v1/arrays/viewer/precomputed/{level}/0-64_0-64_0-64");
+        assert_eq!(s.get_bytes(&path).await, chunk_of(f), "{level}");
     }
     let r = s
         .get("/v1/arrays/viewer/precomputed/s0/0-64_0-64_0-64")
         .await;
     assert!(r.status().is_server_error(), "{}", r.status());
     // The probed group's stored s1 is served as stored.
-    let r = s
-        .get("/v1/arrays/paintera/precomputed/s1/0-64_0-64_0-64")
-        .await;
-    assert_eq!(r.bytes().await.unwrap().to_vec(), chunk_of(n5_s1));
+    assert_eq!(
+        s.get_bytes("/v1/arrays/paintera/precomputed/s1/0-64_0-64_0-64")
+            .await,
+        chunk_of(n5_s1)
+    );
 }
 
 /// Every file below `dir`.

@@ -70,12 +70,6 @@ fn s2_value(z: usize, y: usize, x: usize) -> u64 {
     ((x ^ y ^ z) % 97 + 100) as u64
 }
 
-async fn bytes(s: &TestServer, path: &str) -> Vec<u8> {
-    let r = s.get(path).await;
-    assert_eq!(r.status(), 200, "{path}");
-    r.bytes().await.unwrap().to_vec()
-}
-
 fn expected(n: usize, f: impl Fn(usize, usize, usize) -> u64) -> Vec<u8> {
     (0..n * n * n)
         .map(|i| u8::try_from(f(i / (n * n), (i / n) % n, i % n)).unwrap())
@@ -100,13 +94,7 @@ async fn stored_levels_are_served_without_reading_s0() {
     .await;
 
     let detail: Value = s.get("/v1/arrays/ms").await.json().await.unwrap();
-    let origins: Vec<&str> = detail["levels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["origin"].as_str().unwrap())
-        .collect();
-    assert_eq!(origins, ["array", "stored", "stored"]);
+    assert_eq!(s.level_origins("ms").await, ["array", "stored", "stored"]);
     assert_eq!(detail["levels"][2]["voxel_size"], json!([16, 16, 16]));
     let info: Value = s
         .get("/v1/arrays/ms/precomputed/info")
@@ -126,17 +114,19 @@ async fn stored_levels_are_served_without_reading_s0() {
     }
     let s2 = expected(64, s2_value);
     assert_eq!(
-        bytes(&s, "/v1/arrays/ms/precomputed/s2/0-64_0-64_0-64").await,
+        s.get_bytes("/v1/arrays/ms/precomputed/s2/0-64_0-64_0-64")
+            .await,
         s2
     );
-    assert_eq!(bytes(&s, "/v1/arrays/ms/zarr2/s2/0.0.0").await, s2);
-    assert_eq!(bytes(&s, "/v1/arrays/ms/ome-zarr/s2/c/0/0/0").await, s2);
+    assert_eq!(s.get_bytes("/v1/arrays/ms/zarr2/s2/0.0.0").await, s2);
+    assert_eq!(s.get_bytes("/v1/arrays/ms/ome-zarr/s2/c/0/0/0").await, s2);
     let s1 = expected(64, s1_value);
     assert_eq!(
-        bytes(&s, "/v1/arrays/ms/precomputed/s1/0-64_0-64_0-64").await,
+        s.get_bytes("/v1/arrays/ms/precomputed/s1/0-64_0-64_0-64")
+            .await,
         s1
     );
-    assert_eq!(bytes(&s, "/v1/arrays/ms/zarr2/s1/0.0.0").await, s1);
+    assert_eq!(s.get_bytes("/v1/arrays/ms/zarr2/s1/0.0.0").await, s1);
     // The corruption is real: s0 itself can no longer be read.
     let r = s.get("/v1/arrays/ms/precomputed/s0/0-64_0-64_0-64").await;
     assert!(r.status().is_server_error(), "{}", r.status());
@@ -158,7 +148,9 @@ async fn a_misfit_stored_level_is_computed_instead() {
     .await;
     let detail: Value = s.get("/v1/arrays/ms").await.json().await.unwrap();
     assert_eq!(detail["levels"][1]["origin"], "computed");
-    let chunk = bytes(&s, "/v1/arrays/ms/precomputed/s1/0-64_0-64_0-64").await;
+    let chunk = s
+        .get_bytes("/v1/arrays/ms/precomputed/s1/0-64_0-64_0-64")
+        .await;
     assert!(
         chunk.iter().all(|&v| v == 10),
         "the misfit level's voxels were served"
@@ -191,7 +183,9 @@ async fn binarize_over_a_stored_label_pyramid_uses_stored_s1() {
     let detail: Value = s.get("/v1/arrays/fg").await.json().await.unwrap();
     assert_eq!(detail["levels"][1]["origin"], "stored");
     assert_eq!(detail["levels"][1]["type"], "binarize");
-    let chunk = bytes(&s, "/v1/arrays/fg/precomputed/s1/0-64_0-64_0-64").await;
+    let chunk = s
+        .get_bytes("/v1/arrays/fg/precomputed/s1/0-64_0-64_0-64")
+        .await;
     let want = expected(64, |_, _, x| u64::from(x < 20));
     assert_eq!(chunk, want);
     assert_problem(

@@ -284,67 +284,48 @@ fn mean8(f: impl Fn(i64, i64, i64) -> u64, z: i64, y: i64, x: i64) -> u8 {
 #[tokio::test]
 async fn grayscale_pyramid_instances_are_stored_levels() {
     let e = env().await;
-    let spec = |name: &str, vs: f64| InstanceSpec::new(name, "uint8blk", [32, 32, 32], [vs; 3]);
-    e.fake.add_instance(ROOT, spec("em", 4.0));
-    write(
-        &e.fake,
-        ROOT,
-        "em",
-        0,
-        [0, 0, 0],
-        [64, 256, 256],
-        gray_value,
-    );
-    e.fake.add_instance(ROOT, spec("em_1", 8.0));
-    write(
-        &e.fake,
-        ROOT,
-        "em_1",
-        0,
-        [0, 0, 0],
-        [32, 128, 128],
-        em1_value,
-    );
     // em_2 covers a quarter of the level it claims to be: a misfit, computed instead.
-    e.fake.add_instance(ROOT, spec("em_2", 16.0));
-    write(
-        &e.fake,
-        ROOT,
-        "em_2",
-        0,
-        [0, 0, 0],
-        [8, 32, 32],
-        |_, _, _| 9,
-    );
+    let instances = [
+        (
+            "em",
+            4.0,
+            [64, 256, 256],
+            gray_value as fn(i64, i64, i64) -> u64,
+        ),
+        ("em_1", 8.0, [32, 128, 128], em1_value),
+        ("em_2", 16.0, [8, 32, 32], |_, _, _| 9),
+    ];
+    for (name, vs, shape, f) in instances {
+        let spec = InstanceSpec::new(name, "uint8blk", [32, 32, 32], [vs; 3]);
+        e.fake.add_instance(ROOT, spec);
+        write(&e.fake, ROOT, name, 0, [0, 0, 0], shape, f);
+    }
     let r = e.s.put_json("/v1/arrays/em", &e.config(ROOT, "em")).await;
     assert_eq!(r.status(), 201);
+    assert_eq!(
+        e.s.level_origins("em").await,
+        ["array", "stored", "computed"]
+    );
     let detail: Value = e.s.get("/v1/arrays/em").await.json().await.unwrap();
-    let origins: Vec<&str> = detail["levels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["origin"].as_str().unwrap())
-        .collect();
-    assert_eq!(origins, ["array", "stored", "computed"]);
     assert_eq!(detail["levels"][1]["voxel_size"], json!([8, 8, 8]));
 
-    let chunk = |key: &'static str| {
-        let s = &e.s;
-        async move {
-            let r = s.get(&format!("/v1/arrays/em/precomputed/{key}")).await;
-            assert_eq!(r.status(), 200, "{key}");
-            r.bytes().await.unwrap().to_vec()
-        }
-    };
     let want1: Vec<u8> = fill([0, 0, 0], [32, 64, 64], em1_value)
         .into_iter()
         .map(|v| u8::try_from(v).unwrap())
         .collect();
-    assert_eq!(chunk("s1/0-64_0-64_0-32").await, want1);
+    assert_eq!(
+        e.s.get_bytes("/v1/arrays/em/precomputed/s1/0-64_0-64_0-32")
+            .await,
+        want1
+    );
     let want2: Vec<u8> = (0..16 * 64 * 64)
         .map(|i| mean8(em1_value, i / 4096, (i / 64) % 64, i % 64))
         .collect();
-    assert_eq!(chunk("s2/0-64_0-64_0-16").await, want2);
+    assert_eq!(
+        e.s.get_bytes("/v1/arrays/em/precomputed/s2/0-64_0-64_0-16")
+            .await,
+        want2
+    );
     // Level 1 was read from em_1 itself.
     assert!(
         e.fake

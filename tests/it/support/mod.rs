@@ -88,6 +88,29 @@ impl TestServer {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// GETs `path`, asserts a 200 and returns the body.
+    pub async fn get_bytes(&self, path: &str) -> Vec<u8> {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        r.bytes().await.unwrap().to_vec()
+    }
+
+    /// The `origin` of each level in `GET /v1/arrays/{name}` (`array`, `stored`, `computed`).
+    pub async fn level_origins(&self, name: &str) -> Vec<String> {
+        let v: Value = self
+            .get(&format!("/v1/arrays/{name}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        v["levels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["origin"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .put(self.url(path))

@@ -19,10 +19,36 @@ pub enum Kind {
     Float,
 }
 
-/// The dtypes, stated once: variant, numpy name, numpy type string (little-endian), bytes
-/// per element and class.
-macro_rules! dtypes {
-    ($($variant:ident: $name:literal, $descr:literal, $size:literal, $kind:ident;)*) => {
+/// The dtypes, stated once: variant, Rust type, numpy name, numpy type string
+/// (little-endian), bytes per element and class. Calls `$crate::$callback!` with the
+/// rows, after the tokens given in parentheses; [`DType`], [`Element`], the casts,
+/// [`crate::volume::Volume`], `with_volume!` and `with_dtype!` are all built from it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! for_each_dtype {
+    ($callback:ident $(($($extra:tt)*))?) => {
+        $crate::$callback! { ($($($extra)*)?)
+            Bool: bool, "bool", "|b1", 1, Bool;
+            U8: u8, "uint8", "|u1", 1, Unsigned;
+            U16: u16, "uint16", "<u2", 2, Unsigned;
+            U32: u32, "uint32", "<u4", 4, Unsigned;
+            U64: u64, "uint64", "<u8", 8, Unsigned;
+            I8: i8, "int8", "|i1", 1, Signed;
+            I16: i16, "int16", "<i2", 2, Signed;
+            I32: i32, "int32", "<i4", 4, Signed;
+            I64: i64, "int64", "<i8", 8, Signed;
+            F32: f32, "float32", "<f4", 4, Float;
+            F64: f64, "float64", "<f8", 8, Float;
+        }
+    };
+}
+
+/// [`for_each_dtype!`]'s callback for this module: the enum, its tables, the casts and
+/// the numeric [`Element`]s.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __dtype_items {
+    (() $($variant:ident: $t:ident, $name:literal, $descr:literal, $size:literal, $kind:ident;)*) => {
         /// The element types an array can hold (numpy spelling).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum DType {
@@ -57,23 +83,51 @@ macro_rules! dtypes {
                 match self { $(DType::$variant => $descr,)* }
             }
         }
+
+        /// Every [`CastInto`] an [`Element`] has.
+        pub trait CastAll: Copy $(+ CastInto<$t>)* {}
+        impl<T: Copy $(+ CastInto<$t>)*> CastAll for T {}
+
+        numeric!(@collect [] $($t $variant),*);
     };
 }
 
-dtypes! {
-    Bool: "bool", "|b1", 1, Bool;
-    U8: "uint8", "|u1", 1, Unsigned;
-    U16: "uint16", "<u2", 2, Unsigned;
-    U32: "uint32", "<u4", 4, Unsigned;
-    U64: "uint64", "<u8", 8, Unsigned;
-    I8: "int8", "|i1", 1, Signed;
-    I16: "int16", "<i2", 2, Signed;
-    I32: "int32", "<i4", 4, Signed;
-    I64: "int64", "<i8", 8, Signed;
-    F32: "float32", "<f4", 4, Float;
-    F64: "float64", "<f8", 8, Float;
+/// Splits the numeric rows from `bool`, then implements their casts and [`Element`].
+macro_rules! numeric {
+    (@collect [$($num:ident $v:ident),*]) => {
+        numeric!(@pairs [$($num),*] $($num),*);
+        $( impl_element!($num => $v); )*
+    };
+    (@collect [$($num:ident $v:ident),*] bool Bool $(, $t:ident $tv:ident)*) => {
+        numeric!(@collect [$($num $v),*] $($t $tv),*);
+    };
+    (@collect [$($num:ident $v:ident),*] $n:ident $nv:ident $(, $t:ident $tv:ident)*) => {
+        numeric!(@collect [$($num $v,)* $n $nv] $($t $tv),*);
+    };
+    (@pairs $tos:tt $($from:ident),*) => {
+        $( numeric!(@one $from $tos); )*
+    };
+    (@one $from:ident [$($to:ident),*]) => {
+        $(
+            impl CastInto<$to> for $from {
+                #[inline]
+                #[allow(clippy::cast_lossless, clippy::cast_possible_truncation, clippy::cast_sign_loss,
+                        clippy::cast_precision_loss, clippy::cast_possible_wrap, trivial_numeric_casts,
+                        clippy::unnecessary_cast)]
+                fn cast_into(self) -> $to { self as $to }
+            }
+        )*
+        impl CastInto<bool> for $from {
+            #[inline]
+            #[allow(clippy::float_cmp)]
+            fn cast_into(self) -> bool { self != <$from>::default() }
+        }
+        impl CastInto<$from> for bool {
+            #[inline]
+            fn cast_into(self) -> $from { u8::from(self) as $from }
+        }
+    };
 }
-
 impl DType {
     /// True for signed and unsigned integers (not bool).
     #[must_use]
@@ -199,33 +253,6 @@ pub trait CastInto<U>: Copy {
     fn cast_into(self) -> U;
 }
 
-macro_rules! impl_num_casts {
-    ($($from:ty),*) => {
-        $( impl_num_casts!(@one $from; u8, u16, u32, u64, i8, i16, i32, i64, f32, f64); )*
-    };
-    (@one $from:ty; $($to:ty),*) => {
-        $(
-            impl CastInto<$to> for $from {
-                #[inline]
-                #[allow(clippy::cast_lossless, clippy::cast_possible_truncation, clippy::cast_sign_loss,
-                        clippy::cast_precision_loss, clippy::cast_possible_wrap, trivial_numeric_casts,
-                        clippy::unnecessary_cast)]
-                fn cast_into(self) -> $to { self as $to }
-            }
-        )*
-        impl CastInto<bool> for $from {
-            #[inline]
-            #[allow(clippy::float_cmp)]
-            fn cast_into(self) -> bool { self != <$from>::default() }
-        }
-        impl CastInto<$from> for bool {
-            #[inline]
-            fn cast_into(self) -> $from { u8::from(self) as $from }
-        }
-    };
-}
-impl_num_casts!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
-
 impl CastInto<bool> for bool {
     #[inline]
     fn cast_into(self) -> bool {
@@ -244,17 +271,7 @@ pub trait Element:
     + PartialOrd
     + fmt::Debug
     + 'static
-    + CastInto<bool>
-    + CastInto<u8>
-    + CastInto<u16>
-    + CastInto<u32>
-    + CastInto<u64>
-    + CastInto<i8>
-    + CastInto<i16>
-    + CastInto<i32>
-    + CastInto<i64>
-    + CastInto<f32>
-    + CastInto<f64>
+    + CastAll
 {
     /// The runtime dtype of this type.
     const DTYPE: DType;
@@ -266,6 +283,7 @@ pub trait Element:
     fn from_le_bytes_vec(bytes: &[u8]) -> Vec<Self>;
 }
 
+/// A numeric [`Element`].
 macro_rules! impl_element {
     ($($t:ty => $d:ident),*) => {$(
         impl sealed::Sealed for $t {}
@@ -293,8 +311,7 @@ macro_rules! impl_element {
         }
     )*};
 }
-impl_element!(u8 => U8, u16 => U16, u32 => U32, u64 => U64, i8 => I8, i16 => I16,
-    i32 => I32, i64 => I64, f32 => F32, f64 => F64);
+crate::for_each_dtype!(__dtype_items);
 
 impl sealed::Sealed for bool {}
 impl Element for bool {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, put};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -56,78 +56,43 @@ pub struct RouteDef {
     handler: MethodRouter<AppState>,
 }
 
-fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> RouteDef {
-    RouteDef {
-        method,
-        path,
-        handler,
-    }
+/// The route table: `METHOD "path" => handler;` per route (GET also answers HEAD).
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:expr;)*) => {
+        vec![$(RouteDef {
+            method: Method::$method,
+            path: $path,
+            handler: on(MethodFilter::$method, $handler),
+        },)*]
+    };
 }
 
 /// Every route the server answers; the router is built from this list only, and the
 /// OpenAPI test compares it with `openapi/openapi.yaml`.
 #[must_use]
 pub fn routes() -> Vec<RouteDef> {
-    vec![
-        route(Method::GET, "/", get(views::index::index)),
-        route(Method::GET, "/healthz", get(views::health::healthz)),
-        route(Method::GET, "/readyz", get(views::health::readyz)),
-        route(Method::GET, "/metrics", get(views::metrics::metrics)),
-        route(Method::GET, "/v1/arrays", get(views::arrays::list)),
-        route(Method::GET, "/v1/arrays/{name}", get(views::arrays::show)),
-        route(Method::PUT, "/v1/arrays/{name}", put(views::arrays::put)),
-        route(
-            Method::DELETE,
-            "/v1/arrays/{name}",
-            delete(views::arrays::delete),
-        ),
-        route(Method::GET, "/v1/arrays/{name}/roi", get(views::roi::roi)),
-        route(
-            Method::GET,
-            "/v1/arrays/{name}/precomputed/info",
-            get(views::precomputed::get_info),
-        ),
-        route(
-            Method::GET,
-            "/v1/arrays/{name}/precomputed/{key}/{chunk}",
-            get(views::precomputed::get_chunk),
-        ),
-        route(
-            Method::GET,
-            "/v1/arrays/{name}/neuroglancer",
-            get(views::neuroglancer::neuroglancer),
-        ),
-        route(
-            Method::GET,
-            "/v1/arrays/{name}/zarr/{*key}",
-            get(views::zarr::array_view::<true>),
-        ),
-        route(
-            Method::GET,
-            "/v1/arrays/{name}/zarr2/{*key}",
-            get(views::zarr::array_view::<false>),
-        ),
-        route(
-            Method::GET,
-            "/v1/arrays/{name}/ome-zarr/{*key}",
-            get(views::zarr::ome_group::<true>),
-        ),
-        route(
-            Method::GET,
-            "/v1/arrays/{name}/ome-zarr2/{*key}",
-            get(views::zarr::ome_group::<false>),
-        ),
-        route(
-            Method::GET,
-            "/v1/zarr/{*path}",
-            get(views::zarr::root_group::<true>),
-        ),
-        route(
-            Method::GET,
-            "/v1/zarr2/{*path}",
-            get(views::zarr::root_group::<false>),
-        ),
-    ]
+    use views::zarr::{ArrayKey, OmeKey};
+    use views::{arrays, health, index, metrics, neuroglancer, precomputed, roi, zarr};
+    routes! {
+        GET "/" => index::index;
+        GET "/healthz" => health::healthz;
+        GET "/readyz" => health::readyz;
+        GET "/metrics" => metrics::metrics;
+        GET "/v1/arrays" => arrays::list;
+        GET "/v1/arrays/{name}" => arrays::show;
+        PUT "/v1/arrays/{name}" => arrays::put;
+        DELETE "/v1/arrays/{name}" => arrays::delete;
+        GET "/v1/arrays/{name}/roi" => roi::roi;
+        GET "/v1/arrays/{name}/precomputed/info" => precomputed::get_info;
+        GET "/v1/arrays/{name}/precomputed/{key}/{chunk}" => precomputed::get_chunk;
+        GET "/v1/arrays/{name}/neuroglancer" => neuroglancer::neuroglancer;
+        GET "/v1/arrays/{name}/zarr/{*key}" => zarr::array_view::<ArrayKey, true>;
+        GET "/v1/arrays/{name}/zarr2/{*key}" => zarr::array_view::<ArrayKey, false>;
+        GET "/v1/arrays/{name}/ome-zarr/{*key}" => zarr::array_view::<OmeKey, true>;
+        GET "/v1/arrays/{name}/ome-zarr2/{*key}" => zarr::array_view::<OmeKey, false>;
+        GET "/v1/zarr/{*path}" => zarr::root_group::<true>;
+        GET "/v1/zarr2/{*path}" => zarr::root_group::<false>;
+    }
 }
 
 async fn not_found(uri: Uri) -> Response {

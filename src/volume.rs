@@ -5,51 +5,54 @@ use ndarray::{ArrayD, IxDyn, SliceInfoElem};
 
 use crate::dtype::{CastInto, DType, Element};
 
-/// A typed block of voxels; the first axis is `c` when the array has channels.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Volume {
-    /// `bool`
-    Bool(ArrayD<bool>),
-    /// `uint8`
-    U8(ArrayD<u8>),
-    /// `uint16`
-    U16(ArrayD<u16>),
-    /// `uint32`
-    U32(ArrayD<u32>),
-    /// `uint64`
-    U64(ArrayD<u64>),
-    /// `int8`
-    I8(ArrayD<i8>),
-    /// `int16`
-    I16(ArrayD<i16>),
-    /// `int32`
-    I32(ArrayD<i32>),
-    /// `int64`
-    I64(ArrayD<i64>),
-    /// `float32`
-    F32(ArrayD<f32>),
-    /// `float64`
-    F64(ArrayD<f64>),
+/// [`crate::for_each_dtype!`]'s callback for this module: [`Volume`], its `From`
+/// impls and [`VolumeElement`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __volume_items {
+    (() $($variant:ident: $t:ident, $name:literal, $($_rest:tt),*;)*) => {
+        /// A typed block of voxels; the first axis is `c` when the array has channels.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Volume {
+            $(#[doc = concat!("`", $name, "`")] $variant(ArrayD<$t>),)*
+        }
+
+        $(
+            impl From<ArrayD<$t>> for Volume {
+                fn from(a: ArrayD<$t>) -> Self {
+                    Volume::$variant(a)
+                }
+            }
+
+            impl VolumeElement for $t {
+                fn view_of(v: &Volume) -> Option<&ArrayD<Self>> {
+                    match v {
+                        Volume::$variant(a) => Some(a),
+                        _ => None,
+                    }
+                }
+                fn take_of(v: Volume) -> Result<ArrayD<Self>, Volume> {
+                    match v {
+                        Volume::$variant(a) => Ok(a),
+                        other => Err(other),
+                    }
+                }
+                fn wrap(a: ArrayD<Self>) -> Volume {
+                    Volume::$variant(a)
+                }
+            }
+        )*
+    };
 }
+
+crate::for_each_dtype!(__volume_items);
 
 /// Runs `$body` with `$a` bound to the concrete `ArrayD<T>` inside a [`Volume`]
 /// (by value, reference or mutable reference, as `$vol` is given).
 #[macro_export]
 macro_rules! with_volume {
     ($vol:expr, $a:ident => $body:expr) => {
-        match $vol {
-            $crate::volume::Volume::Bool($a) => $body,
-            $crate::volume::Volume::U8($a) => $body,
-            $crate::volume::Volume::U16($a) => $body,
-            $crate::volume::Volume::U32($a) => $body,
-            $crate::volume::Volume::U64($a) => $body,
-            $crate::volume::Volume::I8($a) => $body,
-            $crate::volume::Volume::I16($a) => $body,
-            $crate::volume::Volume::I32($a) => $body,
-            $crate::volume::Volume::I64($a) => $body,
-            $crate::volume::Volume::F32($a) => $body,
-            $crate::volume::Volume::F64($a) => $body,
-        }
+        $crate::for_each_dtype!(__dispatch(volume $vol, $a, $body))
     };
 }
 
@@ -57,51 +60,25 @@ macro_rules! with_volume {
 #[macro_export]
 macro_rules! with_dtype {
     ($dt:expr, $t:ident => $body:expr) => {
+        $crate::for_each_dtype!(__dispatch(dtype $dt, $t, $body))
+    };
+}
+
+/// The `match` of `with_volume!` and `with_dtype!`, one arm per dtype.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __dispatch {
+    ((volume $vol:expr, $a:ident, $body:expr) $($variant:ident: $($_rest:tt),*;)*) => {
+        match $vol {
+            $($crate::volume::Volume::$variant($a) => $body,)*
+        }
+    };
+    ((dtype $dt:expr, $alias:ident, $body:expr) $($variant:ident: $t:ident, $($_rest:tt),*;)*) => {
         match $dt {
-            $crate::dtype::DType::Bool => {
-                type $t = bool;
+            $($crate::dtype::DType::$variant => {
+                type $alias = $t;
                 $body
-            }
-            $crate::dtype::DType::U8 => {
-                type $t = u8;
-                $body
-            }
-            $crate::dtype::DType::U16 => {
-                type $t = u16;
-                $body
-            }
-            $crate::dtype::DType::U32 => {
-                type $t = u32;
-                $body
-            }
-            $crate::dtype::DType::U64 => {
-                type $t = u64;
-                $body
-            }
-            $crate::dtype::DType::I8 => {
-                type $t = i8;
-                $body
-            }
-            $crate::dtype::DType::I16 => {
-                type $t = i16;
-                $body
-            }
-            $crate::dtype::DType::I32 => {
-                type $t = i32;
-                $body
-            }
-            $crate::dtype::DType::I64 => {
-                type $t = i64;
-                $body
-            }
-            $crate::dtype::DType::F32 => {
-                type $t = f32;
-                $body
-            }
-            $crate::dtype::DType::F64 => {
-                type $t = f64;
-                $body
-            }
+            })*
         }
     };
 }
@@ -115,35 +92,6 @@ pub trait VolumeElement: Element {
     /// Wraps an array of this type.
     fn wrap(a: ArrayD<Self>) -> Volume;
 }
-
-macro_rules! impl_volume_element {
-    ($($t:ty => $v:ident),*) => {$(
-        impl From<ArrayD<$t>> for Volume {
-            fn from(a: ArrayD<$t>) -> Self {
-                Volume::$v(a)
-            }
-        }
-        impl VolumeElement for $t {
-            fn view_of(v: &Volume) -> Option<&ArrayD<Self>> {
-                match v {
-                    Volume::$v(a) => Some(a),
-                    _ => None,
-                }
-            }
-            fn take_of(v: Volume) -> Result<ArrayD<Self>, Volume> {
-                match v {
-                    Volume::$v(a) => Ok(a),
-                    other => Err(other),
-                }
-            }
-            fn wrap(a: ArrayD<Self>) -> Volume {
-                Volume::$v(a)
-            }
-        }
-    )*};
-}
-impl_volume_element!(bool => Bool, u8 => U8, u16 => U16, u32 => U32, u64 => U64, i8 => I8,
-    i16 => I16, i32 => I32, i64 => I64, f32 => F32, f64 => F64);
 
 fn region(begin: &[usize], shape: &[usize]) -> Vec<SliceInfoElem> {
     begin
@@ -181,19 +129,10 @@ impl Volume {
     /// The element type.
     #[must_use]
     pub fn dtype(&self) -> DType {
-        match self {
-            Volume::Bool(_) => DType::Bool,
-            Volume::U8(_) => DType::U8,
-            Volume::U16(_) => DType::U16,
-            Volume::U32(_) => DType::U32,
-            Volume::U64(_) => DType::U64,
-            Volume::I8(_) => DType::I8,
-            Volume::I16(_) => DType::I16,
-            Volume::I32(_) => DType::I32,
-            Volume::I64(_) => DType::I64,
-            Volume::F32(_) => DType::F32,
-            Volume::F64(_) => DType::F64,
+        fn of<T: Element>(_: &ArrayD<T>) -> DType {
+            T::DTYPE
         }
+        with_volume!(self, a => of(a))
     }
 
     /// The shape, channel axis first when present.
@@ -284,18 +223,14 @@ impl Volume {
             ));
         }
         let (from, to) = (region(src_at, shape), region(dst_at, shape));
-        macro_rules! arm {
-            ($($v:ident),*) => {
-                match (self, src) {
-                    $( (Volume::$v(d), Volume::$v(s)) => {
-                        d.slice_mut(to.as_slice()).assign(&s.slice(from.as_slice()));
-                        Ok(())
-                    } )*
-                    (d, s) => Err(format!("cannot copy {} into {}", s.dtype(), d.dtype())),
-                }
-            };
-        }
-        arm!(Bool, U8, U16, U32, U64, I8, I16, I32, I64, F32, F64)
+        let (src_dtype, dst_dtype) = (src.dtype(), self.dtype());
+        with_volume!(self, d => match VolumeElement::view_of(src) {
+            Some(s) => {
+                d.slice_mut(to.as_slice()).assign(&s.slice(from.as_slice()));
+                Ok(())
+            }
+            None => Err(format!("cannot copy {src_dtype} into {dst_dtype}")),
+        })
     }
 
     /// The sub-block `[begin, begin + shape)` (all axes) as a new volume.

@@ -9,15 +9,15 @@
 //! assert!(matches!(node.typed, TypedConfig::Binarize(_)));
 //! ```
 
-use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, json};
 
+use super::mapped::{Kernel, Mapped};
+use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
-use super::{Array, ArrayRef, FieldProblem, Metadata};
+use super::{ArrayRef, FieldProblem, Metadata};
 use crate::dtype::DType;
-use crate::eval::{EvalError, ReadCtx};
-use crate::geometry::Roi;
+use crate::eval::EvalError;
 use crate::kernels::labels::{LabelSet, label_kernel};
 use crate::volume::Volume;
 
@@ -35,8 +35,6 @@ pub struct BinarizeConfig {
 /// Label groups → 0/1 channels.
 #[derive(Debug)]
 pub struct Binarize {
-    meta: Metadata,
-    source: ArrayRef,
     groups: Vec<LabelSet>,
 }
 
@@ -97,40 +95,29 @@ pub fn group_channels(
     })
 }
 
-impl Binarize {
+impl Node for Mapped<Binarize> {
+    type Config = BinarizeConfig;
+    type Sources = ArrayRef;
+
     /// Validates the groups and the source.
     ///
     /// # Errors
     /// No groups, or a source with channels or a non-integer dtype.
-    pub fn resolve(
-        cfg: &BinarizeConfig,
-        source: ArrayRef,
-        ctx: &NodeCtx<'_>,
-    ) -> Result<Self, Vec<FieldProblem>> {
+    fn build(cfg: &Self::Config, source: Self::Sources, ctx: &NodeCtx<'_>) -> Resolved<Self> {
         let meta = group_channels(&cfg.groupings, &source, ctx)?;
         let groups = cfg
             .groupings
             .iter()
             .map(|(_, ids)| LabelSet::new(ids, Some(cfg.background)))
             .collect();
-        Ok(Self {
-            meta,
-            source,
-            groups,
-        })
+        Ok(Mapped::new(meta, source, Binarize { groups }))
     }
 }
 
-#[async_trait]
-impl Array for Binarize {
-    wrapper_accessors!(source);
-
-    async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
-        let labels = ctx.read(&self.source, roi).await?;
-        let groups = self.groups.clone();
-        ctx.compute(move || {
-            label_kernel(&labels, &groups, |set, label| u8::from(set.contains(label)))
+impl Kernel for Binarize {
+    fn apply(&self, labels: &Volume) -> Result<Volume, EvalError> {
+        label_kernel(labels, &self.groups, |set, label| {
+            u8::from(set.contains(label))
         })
-        .await
     }
 }

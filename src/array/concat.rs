@@ -17,6 +17,7 @@ use ndarray::Axis;
 use serde::Deserialize;
 use serde_json::{Map, json};
 
+use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx, Source};
 use super::{Array, ArrayRef, FieldProblem, Metadata};
 use crate::dtype::DType;
@@ -78,17 +79,16 @@ fn check_parts(parts: &[(String, ArrayRef)], problems: &mut Vec<FieldProblem>) {
     }
 }
 
-impl Concat {
+impl Node for Concat {
+    type Config = ConcatConfig;
+    type Sources = Vec<Source>;
+
     /// Matches sources to channels and checks they stack.
     ///
     /// # Errors
     /// Unknown channel keys, mismatched voxel sizes or axes, multi-channel parts,
     /// no parts at all, or an empty ROI intersection.
-    pub fn resolve(
-        cfg: &ConcatConfig,
-        sources: Vec<Source>,
-        ctx: &NodeCtx<'_>,
-    ) -> Result<Self, Vec<FieldProblem>> {
+    fn build(cfg: &Self::Config, sources: Self::Sources, ctx: &NodeCtx<'_>) -> Resolved<Self> {
         let mut problems = Vec::new();
         if cfg.channels.is_empty() {
             problems.push(ctx.problem("channels", "needs at least one channel name"));

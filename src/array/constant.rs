@@ -15,8 +15,9 @@ use ndarray::{ArrayD, IxDyn};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
-use super::{Array, ArrayRef, FieldProblem, Metadata};
+use super::{Array, ArrayRef, Metadata};
 use crate::dtype::{CastInto, DType};
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::Roi;
@@ -88,16 +89,15 @@ fn scalar(value: &Value, dtype: DType) -> Result<Volume, String> {
     }
 }
 
-impl Constant {
+impl Node for Constant {
+    type Config = ConstantConfig;
+    type Sources = ArrayRef;
+
     /// Works out the output dtype and value.
     ///
     /// # Errors
     /// A non-numeric constant, or one that does not fit the given dtype.
-    pub fn resolve(
-        cfg: &ConstantConfig,
-        source: ArrayRef,
-        ctx: &NodeCtx<'_>,
-    ) -> Result<Self, Vec<FieldProblem>> {
+    fn build(cfg: &Self::Config, source: Self::Sources, ctx: &NodeCtx<'_>) -> Resolved<Self> {
         let dtype = cfg
             .dtype
             .or_else(|| inferred(&cfg.constant))

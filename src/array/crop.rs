@@ -12,8 +12,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::config::RoiField;
+use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
-use super::{Array, ArrayRef, FieldProblem, Metadata};
+use super::{Array, ArrayRef, Metadata};
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::Roi;
 use crate::volume::Volume;
@@ -33,16 +34,15 @@ pub struct Crop {
     source: ArrayRef,
 }
 
-impl Crop {
+impl Node for Crop {
+    type Config = CropConfig;
+    type Sources = ArrayRef;
+
     /// Intersects the crop with the source.
     ///
     /// # Errors
     /// Wrong dimensionality, a ROI off the voxel grid, or an empty intersection.
-    pub fn resolve(
-        cfg: &CropConfig,
-        source: ArrayRef,
-        ctx: &NodeCtx<'_>,
-    ) -> Result<Self, Vec<FieldProblem>> {
+    fn build(cfg: &Self::Config, source: Self::Sources, ctx: &NodeCtx<'_>) -> Resolved<Self> {
         let m = source.meta();
         let roi = &cfg.roi.0;
         let bad = |reason: String| Err(vec![ctx.problem("roi", reason)]);

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Map;
 
+use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
-use super::{Array, FieldProblem, Metadata};
+use super::{Array, Metadata};
 use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi};
@@ -29,12 +30,15 @@ pub struct Dummy {
     meta: Metadata,
 }
 
-impl Dummy {
+impl Node for Dummy {
+    type Config = DummyConfig;
+    type Sources = ();
+
     /// The fixed geometry.
     ///
     /// # Errors
     /// Only a bad `chunk_shape` option.
-    pub fn resolve(_cfg: &DummyConfig, ctx: &NodeCtx<'_>) -> Result<Self, Vec<FieldProblem>> {
+    fn build(_cfg: &Self::Config, (): (), ctx: &NodeCtx<'_>) -> Resolved<Self> {
         let meta = ctx.metadata(MetaParts {
             dtype: DType::F64,
             num_channels: None,

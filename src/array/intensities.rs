@@ -8,14 +8,14 @@
 //! assert!(matches!(node.typed, TypedConfig::Intensities(_)));
 //! ```
 
-use async_trait::async_trait;
 use serde::Deserialize;
 
+use super::ArrayRef;
+use super::mapped::{Kernel, Mapped};
+use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
-use super::{Array, ArrayRef, FieldProblem, Metadata};
 use crate::dtype::{CastInto, DType};
-use crate::eval::{EvalError, ReadCtx};
-use crate::geometry::Roi;
+use crate::eval::EvalError;
 use crate::volume::Volume;
 use crate::with_volume;
 
@@ -32,22 +32,19 @@ pub struct IntensitiesConfig {
 /// Linear intensity normalization.
 #[derive(Debug)]
 pub struct Intensities {
-    meta: Metadata,
-    source: ArrayRef,
     min: f32,
     range: f32,
 }
 
-impl Intensities {
+impl Node for Mapped<Intensities> {
+    type Config = IntensitiesConfig;
+    type Sources = ArrayRef;
+
     /// Validates `min`/`max`.
     ///
     /// # Errors
     /// `max == min`, or non-finite bounds.
-    pub fn resolve(
-        cfg: &IntensitiesConfig,
-        source: ArrayRef,
-        ctx: &NodeCtx<'_>,
-    ) -> Result<Self, Vec<FieldProblem>> {
+    fn build(cfg: &Self::Config, source: Self::Sources, ctx: &NodeCtx<'_>) -> Resolved<Self> {
         if !cfg.min.is_finite() || !cfg.max.is_finite() {
             return Err(vec![
                 ctx.problem("min", "min and max must be finite numbers"),
@@ -73,25 +70,15 @@ impl Intensities {
             reason = "numpy casts the python floats to float32 too"
         )]
         let (min, range) = (cfg.min as f32, (cfg.max - cfg.min) as f32);
-        Ok(Self {
-            meta,
-            source,
-            min,
-            range,
-        })
+        Ok(Mapped::new(meta, source, Intensities { min, range }))
     }
 }
 
-#[async_trait]
-impl Array for Intensities {
-    wrapper_accessors!(source);
-
-    async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
-        let data = ctx.read(&self.source, roi).await?;
+impl Kernel for Intensities {
+    fn apply(&self, data: &Volume) -> Result<Volume, EvalError> {
         let (min, range) = (self.min, self.range);
-        ctx.compute(move || {
-            Ok(with_volume!(&data, a => Volume::from(a.mapv(|x| (CastInto::<f32>::cast_into(x) - min) / range))))
-        })
-        .await
+        Ok(
+            with_volume!(data, a => Volume::from(a.mapv(|x| (CastInto::<f32>::cast_into(x) - min) / range))),
+        )
     }
 }

@@ -8,15 +8,15 @@
 //! assert!(matches!(node.typed, TypedConfig::LogicalOr(_)));
 //! ```
 
-use async_trait::async_trait;
 use ndarray::Axis;
 use serde::Deserialize;
 
+use super::ArrayRef;
+use super::mapped::{Kernel, Mapped};
+use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
-use super::{Array, ArrayRef, FieldProblem, Metadata};
 use crate::dtype::DType;
-use crate::eval::{EvalError, ReadCtx};
-use crate::geometry::Roi;
+use crate::eval::EvalError;
 use crate::kernels::labels::nonzero;
 use crate::volume::Volume;
 
@@ -28,45 +28,37 @@ pub struct LogicalOrConfig {}
 /// Any-channel-set mask.
 #[derive(Debug)]
 pub struct LogicalOr {
-    meta: Metadata,
-    source: ArrayRef,
+    /// The source has a channel axis to fold.
+    channels: bool,
 }
 
-impl LogicalOr {
+impl Node for Mapped<LogicalOr> {
+    type Config = LogicalOrConfig;
+    type Sources = ArrayRef;
+
     /// Takes the source's spatial geometry.
     ///
     /// # Errors
     /// Only a bad `chunk_shape`.
-    pub fn resolve(
-        _cfg: &LogicalOrConfig,
-        source: ArrayRef,
-        ctx: &NodeCtx<'_>,
-    ) -> Result<Self, Vec<FieldProblem>> {
-        let m = source.meta();
+    fn build(_cfg: &Self::Config, source: Self::Sources, ctx: &NodeCtx<'_>) -> Resolved<Self> {
+        let channels = source.meta().num_channels.is_some();
         let meta = ctx.metadata(MetaParts {
             dtype: DType::U8,
             num_channels: None,
-            ..MetaParts::like(m)
+            ..MetaParts::like(source.meta())
         })?;
-        Ok(Self { meta, source })
+        Ok(Mapped::new(meta, source, LogicalOr { channels }))
     }
 }
 
-#[async_trait]
-impl Array for LogicalOr {
-    wrapper_accessors!(source);
-
-    async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
-        let data = ctx.read(&self.source, roi).await?;
-        let channels = self.source.meta().num_channels.is_some();
-        ctx.compute(move || {
-            let set = nonzero(&data);
-            if !channels {
-                return Ok(Volume::from(set));
-            }
-            let any = set.fold_axis(Axis(0), 0u8, |&acc, &v| acc | v);
-            Ok(Volume::from(any))
-        })
-        .await
+impl Kernel for LogicalOr {
+    fn apply(&self, data: &Volume) -> Result<Volume, EvalError> {
+        let set = nonzero(data);
+        if !self.channels {
+            return Ok(Volume::from(set));
+        }
+        Ok(Volume::from(
+            set.fold_axis(Axis(0), 0u8, |&acc, &v| acc | v),
+        ))
     }
 }

@@ -18,8 +18,9 @@ use ndarray::Zip;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
+use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx, Source, check_voxelwise_sources};
-use super::{Array, ArrayRef, FieldProblem, Metadata};
+use super::{Array, ArrayRef, Metadata};
 use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::Roi;
@@ -60,16 +61,15 @@ pub async fn source_max_id(source: &ArrayRef, ctx: &ReadCtx) -> Result<u64, Eval
         .await
 }
 
-impl MergeInstances {
+impl Node for MergeInstances {
+    type Config = MergeInstancesConfig;
+    type Sources = Vec<Source>;
+
     /// Checks the sources: integer, no channels, same voxel size, covering the first.
     ///
     /// # Errors
     /// Every offending source.
-    pub fn resolve(
-        _cfg: &MergeInstancesConfig,
-        sources: Vec<Source>,
-        ctx: &NodeCtx<'_>,
-    ) -> Result<Self, Vec<FieldProblem>> {
+    fn build(_cfg: &Self::Config, sources: Self::Sources, ctx: &NodeCtx<'_>) -> Resolved<Self> {
         check_voxelwise_sources(&sources, true)?;
         let meta = ctx.metadata(MetaParts {
             dtype: DType::U64,
@@ -82,7 +82,9 @@ impl MergeInstances {
             offsets: OnceCell::new(),
         })
     }
+}
 
+impl MergeInstances {
     async fn offsets(&self, ctx: &ReadCtx) -> Result<&Vec<u64>, EvalError> {
         self.offsets
             .get_or_try_init(|| async {

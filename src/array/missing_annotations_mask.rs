@@ -10,15 +10,15 @@
 //! assert!(matches!(node.typed, TypedConfig::MissingAnnotationsMask(_)));
 //! ```
 
-use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::ArrayRef;
 use super::binarize::group_channels;
+use super::mapped::{Kernel, Mapped};
+use super::node::{Node, Resolved};
 use super::resolve::NodeCtx;
-use super::{Array, ArrayRef, FieldProblem, Metadata};
-use crate::eval::{EvalError, ReadCtx};
-use crate::geometry::Roi;
+use crate::eval::EvalError;
 use crate::kernels::labels::{LabelSet, label_kernel};
 use crate::volume::Volume;
 
@@ -33,10 +33,8 @@ pub struct MissingAnnotationsMaskConfig {
 /// Annotated-foreground mask per group.
 #[derive(Debug)]
 pub struct MissingAnnotationsMask {
-    meta: Metadata,
-    source: ArrayRef,
-    /// Per channel: `true` when the channel is zeroed.
-    zeroed: Vec<bool>,
+    /// Per channel: the empty set when the channel is zeroed, else "label > 0".
+    sets: Vec<LabelSet>,
 }
 
 /// Ids marked present but with `annotated: "empty"` in a cellmap `labels` attribute.
@@ -60,53 +58,37 @@ pub fn unannotated_ids(attrs: &Map<String, Value>) -> Vec<i128> {
         .collect()
 }
 
-impl MissingAnnotationsMask {
+impl Node for Mapped<MissingAnnotationsMask> {
+    type Config = MissingAnnotationsMaskConfig;
+    type Sources = ArrayRef;
+
     /// Reads the annotation states once.
     ///
     /// # Errors
     /// No groups, or a source with channels or a non-integer dtype.
-    pub fn resolve(
-        cfg: &MissingAnnotationsMaskConfig,
-        source: ArrayRef,
-        ctx: &NodeCtx<'_>,
-    ) -> Result<Self, Vec<FieldProblem>> {
+    fn build(cfg: &Self::Config, source: Self::Sources, ctx: &NodeCtx<'_>) -> Resolved<Self> {
         let meta = group_channels(&cfg.groupings, &source, ctx)?;
         let missing = unannotated_ids(&source.meta().attrs);
-        let zeroed = cfg
+        let sets = cfg
             .groupings
             .iter()
-            .map(|(_, ids)| ids.iter().any(|id| missing.contains(id)))
-            .collect();
-        Ok(Self {
-            meta,
-            source,
-            zeroed,
-        })
-    }
-}
-
-#[async_trait]
-impl Array for MissingAnnotationsMask {
-    wrapper_accessors!(source);
-
-    async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
-        let labels = ctx.read(&self.source, roi).await?;
-        // A channel that is zeroed gets the empty set; every other is "label > 0".
-        let sets: Vec<LabelSet> = self
-            .zeroed
-            .iter()
-            .map(|&z| {
-                if z {
+            .map(|(_, ids)| {
+                if ids.iter().any(|id| missing.contains(id)) {
                     LabelSet::new(&[], None)
                 } else {
                     LabelSet::new(&[], Some(0))
                 }
             })
             .collect();
-        ctx.compute(move || {
-            label_kernel(&labels, &sets, |set, l| u8::from(l > 0 && set.contains(l)))
+        Ok(Mapped::new(meta, source, MissingAnnotationsMask { sets }))
+    }
+}
+
+impl Kernel for MissingAnnotationsMask {
+    fn apply(&self, labels: &Volume) -> Result<Volume, EvalError> {
+        label_kernel(labels, &self.sets, |set, l| {
+            u8::from(l > 0 && set.contains(l))
         })
-        .await
     }
 }
 

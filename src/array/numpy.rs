@@ -16,10 +16,11 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::Map;
 
+use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
 use super::zarr::metadata::FoundGeometry;
 use super::zarr::validate_geometry;
-use super::{Array, FieldProblem, Freshness, Metadata};
+use super::{Array, Freshness, Metadata};
 use crate::dtype::DType;
 use crate::encode::npy;
 use crate::eval::{EvalError, ReadCtx};
@@ -60,13 +61,16 @@ fn to_f64(v: Option<&Vec<i64>>) -> Option<Vec<f64>> {
     v.map(|v| v.iter().map(|&x| x as f64).collect())
 }
 
-impl Numpy {
+impl Node for Numpy {
+    type Config = NumpyConfig;
+    type Sources = ();
+
     /// Loads the array.
     ///
     /// # Errors
     /// Neither or both of `file_name`/`data`, an unreadable or invalid `.npy`, or bad
     /// geometry.
-    pub fn resolve(cfg: &NumpyConfig, ctx: &NodeCtx<'_>) -> Result<Self, Vec<FieldProblem>> {
+    fn build(cfg: &Self::Config, (): (), ctx: &NodeCtx<'_>) -> Resolved<Self> {
         let bad = |field: &str, reason: String| vec![ctx.problem(field, reason)];
         let (field, bytes) = match (&cfg.file_name, &cfg.data) {
             (Some(f), None) => {

@@ -10,8 +10,9 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 
+use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
-use super::{Array, ArrayRef, FieldProblem, Metadata};
+use super::{Array, ArrayRef, Metadata};
 use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::Roi;
@@ -29,16 +30,15 @@ pub struct Ones {
     source: ArrayRef,
 }
 
-impl Ones {
+impl Node for Ones {
+    type Config = OnesConfig;
+    type Sources = ArrayRef;
+
     /// Takes the source's geometry.
     ///
     /// # Errors
     /// Only a bad `chunk_shape`.
-    pub fn resolve(
-        _cfg: &OnesConfig,
-        source: ArrayRef,
-        ctx: &NodeCtx<'_>,
-    ) -> Result<Self, Vec<FieldProblem>> {
+    fn build(_cfg: &Self::Config, source: Self::Sources, ctx: &NodeCtx<'_>) -> Resolved<Self> {
         let m = source.meta();
         let meta = ctx.metadata(MetaParts {
             dtype: DType::Bool,

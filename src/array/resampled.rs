@@ -29,8 +29,9 @@ use serde::Deserialize;
 use serde_json::Map;
 use tokio::sync::OnceCell;
 
+use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
-use super::{Array, ArrayRef, FieldProblem, Metadata};
+use super::{Array, ArrayRef, Metadata};
 use crate::dtype::CastInto;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi, Snap};
@@ -89,17 +90,16 @@ pub struct Resampled {
     range: OnceCell<(f32, f32)>,
 }
 
-impl Resampled {
+impl Node for Resampled {
+    type Config = ResampledConfig;
+    type Sources = ArrayRef;
+
     /// Checks the factors and derives the geometry.
     ///
     /// # Errors
     /// Factors of the wrong length or not positive, non-integer voxel sizes, an order
     /// above 5, or an empty ROI.
-    pub fn resolve(
-        cfg: &ResampledConfig,
-        source: ArrayRef,
-        ctx: &NodeCtx<'_>,
-    ) -> Result<Self, Vec<FieldProblem>> {
+    fn build(cfg: &Self::Config, source: Self::Sources, ctx: &NodeCtx<'_>) -> Resolved<Self> {
         let m = source.meta();
         let dims = m.dims();
         let mut problems = Vec::new();
@@ -162,7 +162,9 @@ impl Resampled {
             range: OnceCell::new(),
         })
     }
+}
 
+impl Resampled {
     /// Source voxel indices (from world 0) that output voxels `out` take (order 0).
     fn nearest(&self, axis: usize, out: Range<i64>) -> Vec<i64> {
         let (up, down) = (self.up[axis], self.down[axis]);

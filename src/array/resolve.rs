@@ -10,6 +10,8 @@ use serde_json::{Map, Value, json};
 
 use super::config::{NodeConfig, NodeOptions, SourceConfig, TypedConfig};
 use super::leveled::Leveled;
+use super::mapped::Mapped;
+use super::node::build;
 use super::{
     ArrayRef, ConfigHash, FieldProblem, Freshness, Metadata, binarize, concat, constant, crop,
     dummy, dvid, intensities, logical_or, merge_instances, missing_annotations_mask, numpy, ones,
@@ -427,72 +429,24 @@ async fn construct(
     sources: Vec<Source>,
     ctx: &NodeCtx<'_>,
 ) -> Result<ArrayRef, Vec<FieldProblem>> {
-    Ok(match typed {
-        TypedConfig::Zarr(c) => zarr::levels::open(c, ctx).await?,
-        TypedConfig::Numpy(c) => Arc::new(numpy::Numpy::resolve(c, ctx)?),
-        TypedConfig::Dummy(c) => Arc::new(dummy::Dummy::resolve(c, ctx)?),
-        TypedConfig::Dvid(c) => Arc::new(dvid::Dvid::resolve(c, ctx).await?),
-        TypedConfig::Binarize(c) => Arc::new(binarize::Binarize::resolve(
-            c,
-            single_source(sources, ctx)?,
-            ctx,
-        )?),
-        TypedConfig::Resampled(c) => Arc::new(resampled::Resampled::resolve(
-            c,
-            single_source(sources, ctx)?,
-            ctx,
-        )?),
-        TypedConfig::Intensities(c) => Arc::new(intensities::Intensities::resolve(
-            c,
-            single_source(sources, ctx)?,
-            ctx,
-        )?),
+    match typed {
+        TypedConfig::Zarr(c) => zarr::levels::open(c, ctx).await,
+        TypedConfig::Dvid(c) => Ok(Arc::new(dvid::Dvid::resolve(c, ctx).await?)),
+        TypedConfig::Numpy(c) => build::<numpy::Numpy>(c, sources, ctx),
+        TypedConfig::Dummy(c) => build::<dummy::Dummy>(c, sources, ctx),
+        TypedConfig::Binarize(c) => build::<Mapped<binarize::Binarize>>(c, sources, ctx),
+        TypedConfig::Resampled(c) => build::<resampled::Resampled>(c, sources, ctx),
+        TypedConfig::Intensities(c) => build::<Mapped<intensities::Intensities>>(c, sources, ctx),
         TypedConfig::MissingAnnotationsMask(c) => {
-            Arc::new(missing_annotations_mask::MissingAnnotationsMask::resolve(
-                c,
-                single_source(sources, ctx)?,
-                ctx,
-            )?)
+            build::<Mapped<missing_annotations_mask::MissingAnnotationsMask>>(c, sources, ctx)
         }
-        TypedConfig::Ones(c) => {
-            Arc::new(ones::Ones::resolve(c, single_source(sources, ctx)?, ctx)?)
-        }
-        TypedConfig::Constant(c) => Arc::new(constant::Constant::resolve(
-            c,
-            single_source(sources, ctx)?,
-            ctx,
-        )?),
-        TypedConfig::Concat(c) => Arc::new(concat::Concat::resolve(c, sources, ctx)?),
-        TypedConfig::LogicalOr(c) => Arc::new(logical_or::LogicalOr::resolve(
-            c,
-            single_source(sources, ctx)?,
-            ctx,
-        )?),
-        TypedConfig::Crop(c) => {
-            Arc::new(crop::Crop::resolve(c, single_source(sources, ctx)?, ctx)?)
-        }
-        TypedConfig::MergeInstances(c) => {
-            Arc::new(merge_instances::MergeInstances::resolve(c, sources, ctx)?)
-        }
-        TypedConfig::Sum(c) => Arc::new(sum::Sum::resolve(c, sources, ctx)?),
-    })
-}
-
-/// The single source of a one-source wrapper.
-///
-/// # Errors
-/// When the config did not provide exactly one source.
-pub fn single_source(
-    sources: Vec<Source>,
-    ctx: &NodeCtx<'_>,
-) -> Result<ArrayRef, Vec<FieldProblem>> {
-    let mut it = sources.into_iter();
-    match (it.next(), it.next()) {
-        (Some(s), None) => Ok(s.array),
-        _ => Err(vec![ctx.problem(
-            "source_array_config",
-            "exactly one source is required",
-        )]),
+        TypedConfig::Ones(c) => build::<ones::Ones>(c, sources, ctx),
+        TypedConfig::Constant(c) => build::<constant::Constant>(c, sources, ctx),
+        TypedConfig::Concat(c) => build::<concat::Concat>(c, sources, ctx),
+        TypedConfig::LogicalOr(c) => build::<Mapped<logical_or::LogicalOr>>(c, sources, ctx),
+        TypedConfig::Crop(c) => build::<crop::Crop>(c, sources, ctx),
+        TypedConfig::MergeInstances(c) => build::<merge_instances::MergeInstances>(c, sources, ctx),
+        TypedConfig::Sum(c) => build::<sum::Sum>(c, sources, ctx),
     }
 }
 

@@ -14,8 +14,9 @@ use futures::future::try_join_all;
 use ndarray::{ArrayD, Zip};
 use serde::Deserialize;
 
+use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx, Source, check_voxelwise_sources};
-use super::{Array, ArrayRef, FieldProblem, Metadata};
+use super::{Array, ArrayRef, Metadata};
 use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::Roi;
@@ -91,16 +92,15 @@ pub fn sum_in(dtype: DType, parts: Vec<Volume>) -> Result<Volume, EvalError> {
     }
 }
 
-impl Sum {
+impl Node for Sum {
+    type Config = SumConfig;
+    type Sources = Vec<Source>;
+
     /// Checks the sources combine voxel by voxel.
     ///
     /// # Errors
     /// Channel axes, mismatched voxel sizes, or ROIs that do not cover the first.
-    pub fn resolve(
-        _cfg: &SumConfig,
-        sources: Vec<Source>,
-        ctx: &NodeCtx<'_>,
-    ) -> Result<Self, Vec<FieldProblem>> {
+    fn build(_cfg: &Self::Config, sources: Self::Sources, ctx: &NodeCtx<'_>) -> Resolved<Self> {
         check_voxelwise_sources(&sources, false)?;
         let m = sources[0].array.meta();
         let dtype = DType::promote_all(sources.iter().map(|s| s.array.meta().dtype))

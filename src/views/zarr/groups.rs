@@ -10,7 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::documents::{attributes, metadata_doc};
 use super::keys::{ArrayKey, KeyKind, Node, ZarrKey, parse_key};
-use super::{Version, serve_key};
+use super::{Served, Version, serve_key};
 use crate::error::{Error, Result};
 use crate::http::cache_headers::{Cacheable, for_array, respond, revalidate};
 use crate::http::extract::OpenArray;
@@ -183,18 +183,16 @@ async fn serve_group(
     )
 }
 
-/// `GET /v1/arrays/{name}/ome-zarr/{*key}` (`V3`: OME-NGFF 0.5) and
-/// `/v1/arrays/{name}/ome-zarr2/{*key}` (OME-NGFF 0.4).
-///
-/// # Errors
-/// As the per-array view.
-pub async fn ome_group<const V3: bool>(
-    State(state): State<AppState>,
-    open: OpenArray,
-    ZarrKey(key): ZarrKey<OmeKey, V3>,
-    headers: HeaderMap,
-) -> Result<Response> {
-    serve_ome(&state, &open, key, &headers, Version::of(V3)).await
+impl Served for OmeKey {
+    async fn serve(
+        self,
+        state: &AppState,
+        open: &OpenArray,
+        headers: &HeaderMap,
+        version: Version,
+    ) -> Result<Response> {
+        serve_ome(state, open, self, headers, version).await
+    }
 }
 
 /// `GET /v1/zarr/{*path}` (`V3`) and `/v1/zarr2/{*path}`: the group of every array.

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use xxhash_rust::xxh3::xxh3_64;
 
 use self::documents::{Geometry, attributes, geometry, metadata_doc, passes_through};
-use self::keys::{ArrayKey, Key, Leaf, Node, ZarrKey, check_chunk};
+use self::keys::{Key, KeyKind, Leaf, Node, ZarrKey, check_chunk};
 use crate::array::Metadata;
 use crate::encode::zarr_chunk::{ZarrChunk, ZarrCodec};
 use crate::error::Result;
@@ -33,7 +33,8 @@ use crate::http::extract::OpenArray;
 use crate::http::layers::NoCompress;
 use crate::server::AppState;
 
-pub use self::groups::{ome_group, root_group};
+pub use self::groups::{OmeKey, root_group};
+pub use self::keys::ArrayKey;
 
 /// Zarr format of a view: everything the two versions do differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,15 +266,41 @@ async fn serve_key(
     chunk_response(headers, body, etag, m)
 }
 
-/// `GET /v1/arrays/{name}/zarr/{*key}` (`V3`) and `/v1/arrays/{name}/zarr2/{*key}`.
+/// A parsed key of a per-array view ([`ArrayKey`] for `zarr`, [`OmeKey`] for `ome-zarr`)
+/// and how it is answered.
+pub trait Served: KeyKind + Send {
+    /// The response for this key of `open`.
+    fn serve(
+        self,
+        state: &AppState,
+        open: &OpenArray,
+        headers: &HeaderMap,
+        version: Version,
+    ) -> impl Future<Output = Result<Response>> + Send;
+}
+
+impl Served for ArrayKey {
+    async fn serve(
+        self,
+        state: &AppState,
+        open: &OpenArray,
+        headers: &HeaderMap,
+        version: Version,
+    ) -> Result<Response> {
+        serve_key(state, open, self, headers, version).await
+    }
+}
+
+/// `GET /v1/arrays/{name}/zarr/{*key}` (`K` = [`ArrayKey`]) and `/ome-zarr/{*key}`
+/// ([`OmeKey`], OME-NGFF 0.5); `/zarr2/`, `/ome-zarr2/` (0.4) without `V3`.
 ///
 /// # Errors
 /// 404 unknown array, key or a chunk outside the grid; 400 a malformed chunk key.
-pub async fn array_view<const V3: bool>(
+pub async fn array_view<K: Served, const V3: bool>(
     State(state): State<AppState>,
     open: OpenArray,
-    ZarrKey(key): ZarrKey<ArrayKey, V3>,
+    ZarrKey(key): ZarrKey<K, V3>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    serve_key(&state, &open, key, &headers, Version::of(V3)).await
+    key.serve(&state, &open, &headers, Version::of(V3)).await
 }

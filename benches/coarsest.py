@@ -1,13 +1,17 @@
-"""Time to the first coarsest-scale precomputed chunk of a 512^3 uint8 array, cold (a
+"""Time to the first coarsest-scale precomputed chunk of an N^3 uint8 array (N = 512 unless
+given), cold (a
 fresh arrayd each round), with and without stored levels, next to tensorstore reading
 all of s0 (what a client without the pyramid would read to compute it).
 
 Data (written once to ROOT, zarr v2, blosc zstd, 64^3 chunks): `ms.zarr/raw`, an
-OME-NGFF 0.4 group with s0 (512^3) and stored s1..s3 (mean by 2), and `plain.zarr/s0`,
+OME-NGFF 0.4 group with s0 (N^3) and stored s1.. (mean by 2, down to one 64^3 chunk), and
+`plain.zarr/s0`,
 the same s0 alone. Files are in the page cache after the first write; "cold" means
 arrayd's chunk cache is empty. Every coarsest chunk is checked against numpy.
 
-usage: python benches/coarsest.py ARRAYD_BINARY [ROOT] [ROUNDS]
+usage: python benches/coarsest.py ARRAYD_BINARY [ROOT] [ROUNDS] [N]
+(ROOT defaults to /tmp/arrayd-coarsest for N = 512, /tmp/arrayd-coarsest-N otherwise;
+N is a power of two >= 128; 1024 is 1 GiB per copy, written once and reused.)
 Prints RESULT lines and a table; appends it to target/bench/coarsest.md.
 """
 import json
@@ -26,17 +30,26 @@ import tensorstore as ts
 import zarr
 
 binary = sys.argv[1]
-root = sys.argv[2] if len(sys.argv) > 2 else "/tmp/arrayd-coarsest"
+N = int(sys.argv[4]) if len(sys.argv) > 4 else 512
+C = 64
+LEVELS = (N // C).bit_length() - 1  # stored levels after s0, down to one chunk
+root = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else (
+    "/tmp/arrayd-coarsest" if N == 512 else f"/tmp/arrayd-coarsest-{N}")
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-N, C = 512, 64
 
 
 def volume():
+    # Slab by slab (the same voxels as one draw: the generator's stream is sequential),
+    # so a 1024^3 volume never holds more than one float slab.
     rng = np.random.default_rng(1)
     ax = np.arange(N, dtype=np.float32)
-    field = 96 + 60 * np.sin(ax[:, None, None] / 23.0) * np.cos(ax[None, :, None] / 31.0) \
-        + 40 * np.sin((ax[None, None, :] + ax[:, None, None]) / 17.0)
-    return np.clip(field + rng.normal(0, 3, size=field.shape), 0, 255).astype(np.uint8)
+    out = np.empty((N, N, N), dtype=np.uint8)
+    for z0 in range(0, N, C):
+        z = ax[z0:z0 + C, None, None]
+        field = 96 + 60 * np.sin(z / 23.0) * np.cos(ax[None, :, None] / 31.0) \
+            + 40 * np.sin((ax[None, None, :] + z) / 17.0)
+        out[z0:z0 + C] = np.clip(field + rng.normal(0, 3, size=field.shape), 0, 255).astype(np.uint8)
+    return out
 
 
 def mean2(a):
@@ -107,23 +120,23 @@ def round_once(name, config, want):
 
 def main():
     levels = [volume()]
-    for _ in range(3):
+    for _ in range(LEVELS):
         levels.append(mean2(levels[-1]))
-    if not os.path.exists(f"{root}/ms.zarr/raw/s3/.zarray"):
+    if not os.path.exists(f"{root}/ms.zarr/raw/s{LEVELS}/.zarray"):
         write(levels)
     rows = []
     stored = {"type": "zarr", "file_name": "ms.zarr", "dataset": "raw/s0"}
     plain = {"type": "zarr", "file_name": "plain.zarr", "dataset": "s0"}
     times = {"stored": [], "computed": []}
     for _ in range(rounds):
-        dt, origins, _ = round_once("ms", stored, levels[3])
+        dt, origins, _ = round_once("ms", stored, levels[LEVELS])
         times["stored"].append(dt)
         so = origins
         dt, origins, got = round_once("plain", plain, None)
         times["computed"].append(dt)
         po = origins
         # Computed means round at each level: within one grey value of numpy's.
-        assert np.abs(got.astype(int) - levels[3]).max() <= 1, "computed coarsest chunk is off"
+        assert np.abs(got.astype(int) - levels[LEVELS]).max() <= 1, "computed coarsest chunk is off"
     ts_times = []
     for _ in range(rounds):
         t = time.perf_counter()
@@ -137,7 +150,7 @@ def main():
     rows.append(("with stored levels (" + ",".join(so) + ")", med["stored"]))
     rows.append(("without (" + ",".join(po) + ")", med["computed"]))
     rows.append(("tensorstore reads all of s0 from disk", med_ts))
-    out = ["| coarsest chunk of 512^3 uint8, cold | median of %d (s) |" % rounds, "|---|---|"]
+    out = ["| coarsest chunk of %d^3 uint8, cold | median of %d (s) |" % (N, rounds), "|---|---|"]
     out += ["| %s | %.3f |" % r for r in rows]
     out.append("| ratio without / with stored levels | %.1f |" % (med["computed"] / med["stored"]))
     for k, v in times.items():

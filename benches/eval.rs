@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrayd::array::ArrayRef;
+use arrayd::array::downsample::{Downsample, Reduce};
 use arrayd::encode::{compressed_segmentation, npy, zarr_chunk::ZarrCodec};
 use arrayd::eval::read_roi;
 use arrayd::geometry::Roi;
@@ -216,6 +217,29 @@ fn per_type(c: &mut Criterion) {
         rt.block_on(array.read(&roi, &ctx))
             .expect("the benchmarked read must succeed");
         g.throughput(Throughput::Elements(voxels.product().unsigned_abs()));
+        g.bench_function(name, |b| b.to_async(&rt).iter(|| array.read(&roi, &ctx)));
+    }
+
+    // The pyramid reductions (`Downsample` levels, not a config type): 2x mean over the
+    // uint8 image and 2x mode over the uint64 labels, one 32³ output chunk (64³ read).
+    for (name, src, reduce) in [
+        ("downsample_mean_down2", "raw", Reduce::Mean),
+        ("downsample_mode_down2", "labels", Reduce::Mode),
+    ] {
+        let file = format!("{src}.npy");
+        let source = register(
+            &rt,
+            &state,
+            &format!("{src}_for_{name}"),
+            json!({"type": "numpy", "file_name": file, "voxel_size": [4, 4, 4]}),
+        );
+        let array = Downsample::level(source, [2, 2, 2], reduce, [32, 32, 32]).unwrap();
+        let m = array.meta();
+        let roi = Roi::new(m.roi.offset.clone(), [256, 256, 256]);
+        let ctx = state.ctx.clone();
+        rt.block_on(array.read(&roi, &ctx))
+            .expect("the benchmarked read must succeed");
+        g.throughput(Throughput::Elements(32 * 32 * 32));
         g.bench_function(name, |b| b.to_async(&rt).iter(|| array.read(&roi, &ctx)));
     }
     g.finish();

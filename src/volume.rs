@@ -1,7 +1,7 @@
 //! [`Volume`]: one typed n-d array (axes `c?,z,y,x`, C order) for every [`DType`],
 //! with the `with_volume!` / `with_dtype!` macros that dispatch once to a generic body.
 
-use ndarray::{ArrayD, IxDyn, SliceInfoElem};
+use ndarray::{ArrayD, ArrayViewD, IxDyn, SliceInfoElem};
 
 use crate::dtype::{CastInto, DType, Element};
 
@@ -99,6 +99,25 @@ fn region(begin: &[usize], shape: &[usize]) -> Vec<SliceInfoElem> {
         .zip(shape)
         .map(|(&b, &s)| SliceInfoElem::from(b..b + s))
         .collect()
+}
+
+/// A copy of `view` in C order, a row at a time (ndarray's `to_owned` of a strided
+/// n-d view walks it element by element).
+fn owned<T: Copy>(view: ArrayViewD<'_, T>) -> ArrayD<T> {
+    if view.is_standard_layout() {
+        return view.to_owned();
+    }
+    let mut out = Vec::with_capacity(view.len());
+    for row in view.rows() {
+        match row.as_slice() {
+            Some(s) => out.extend_from_slice(s),
+            None => out.extend(row.iter().copied()),
+        }
+    }
+    match ArrayD::from_shape_vec(view.raw_dim(), out) {
+        Ok(a) => a,
+        Err(_) => view.to_owned(),
+    }
 }
 
 impl Volume {
@@ -248,7 +267,7 @@ impl Volume {
             ));
         }
         let info = region(begin, shape);
-        Ok(with_volume!(self, a => Volume::from(a.slice(info.as_slice()).to_owned())))
+        Ok(with_volume!(self, a => Volume::from(owned(a.slice(info.as_slice())))))
     }
 
     /// The elements as little-endian bytes in C order.

@@ -116,8 +116,6 @@ impl Node for Mapped<Binarize> {
 
 impl Kernel for Binarize {
     fn apply(&self, labels: &Volume) -> Result<Volume, EvalError> {
-        label_kernel(labels, &self.groups, |set, label| {
-            u8::from(set.contains(label))
-        })
+        label_kernel(labels, &self.groups)
     }
 }

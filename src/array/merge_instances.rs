@@ -14,7 +14,6 @@
 use async_trait::async_trait;
 use futures::future::try_join_all;
 use futures::{StreamExt, TryStreamExt, stream};
-use ndarray::Zip;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
@@ -24,7 +23,7 @@ use super::{Array, ArrayRef, Metadata};
 use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::Roi;
-use crate::kernels::labels::{max_id, to_u64_ids};
+use crate::kernels::labels::{max_id, merge_shifted};
 use crate::volume::Volume;
 
 /// Config fields of `merge_instances` (only the sources).
@@ -111,21 +110,6 @@ impl Array for MergeInstances {
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let offsets = self.offsets(ctx).await?.clone();
         let parts = try_join_all(self.sources.iter().map(|s| ctx.read(s, roi))).await?;
-        ctx.compute(move || {
-            let mut out = None;
-            for (part, off) in parts.iter().zip(offsets) {
-                let ids = to_u64_ids(part)?;
-                let shifted = ids.mapv(|l| if l > 0 { l.wrapping_add(off) } else { 0 });
-                match &mut out {
-                    None => out = Some(shifted),
-                    Some(acc) => Zip::from(acc)
-                        .and(&shifted)
-                        .for_each(|a, &b| *a = a.wrapping_add(b)),
-                }
-            }
-            out.map(Volume::from)
-                .ok_or_else(|| EvalError::Internal("merge_instances without sources".into()))
-        })
-        .await
+        ctx.compute(move || merge_shifted(&parts, &offsets)).await
     }
 }

@@ -74,9 +74,9 @@ impl Node for Mapped<MissingAnnotationsMask> {
             .iter()
             .map(|(_, ids)| {
                 if ids.iter().any(|id| missing.contains(id)) {
-                    LabelSet::new(&[], None)
+                    LabelSet::Nothing
                 } else {
-                    LabelSet::new(&[], Some(0))
+                    LabelSet::Positive
                 }
             })
             .collect();
@@ -86,9 +86,7 @@ impl Node for Mapped<MissingAnnotationsMask> {
 
 impl Kernel for MissingAnnotationsMask {
     fn apply(&self, labels: &Volume) -> Result<Volume, EvalError> {
-        label_kernel(labels, &self.sets, |set, l| {
-            u8::from(l > 0 && set.contains(l))
-        })
+        label_kernel(labels, &self.sets)
     }
 }
 

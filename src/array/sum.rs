@@ -17,10 +17,11 @@ use serde::Deserialize;
 use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx, Source, check_voxelwise_sources};
 use super::{Array, ArrayRef, Metadata};
-use crate::dtype::DType;
+use crate::dtype::{CastInto, DType, Element};
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::Roi;
 use crate::volume::{Volume, VolumeElement};
+use crate::with_volume;
 
 /// Config fields of `sum` (only the sources).
 #[derive(Debug, Clone, Deserialize)]
@@ -37,43 +38,54 @@ pub struct Sum {
 /// Addition as numpy does it in an accumulator dtype (integers wrap).
 trait Accumulate: VolumeElement {
     fn add(a: Self, b: Self) -> Self;
+    fn cast<S: Element>(s: S) -> Self;
 }
 
-impl Accumulate for u64 {
-    fn add(a: Self, b: Self) -> Self {
-        a.wrapping_add(b)
-    }
+macro_rules! accumulators {
+    ($($t:ty: $add:expr;)*) => {$(
+        impl Accumulate for $t {
+            #[inline]
+            fn add(a: Self, b: Self) -> Self {
+                $add(a, b)
+            }
+            #[inline]
+            fn cast<S: Element>(s: S) -> Self {
+                CastInto::<$t>::cast_into(s)
+            }
+        }
+    )*};
 }
-impl Accumulate for i64 {
-    fn add(a: Self, b: Self) -> Self {
-        a.wrapping_add(b)
-    }
+
+accumulators! {
+    u64: u64::wrapping_add;
+    i64: i64::wrapping_add;
+    f32: |a: f32, b: f32| a + b;
+    f64: |a: f64, b: f64| a + b;
 }
-impl Accumulate for f32 {
-    fn add(a: Self, b: Self) -> Self {
-        a + b
-    }
-}
-impl Accumulate for f64 {
-    fn add(a: Self, b: Self) -> Self {
-        a + b
+
+/// `acc += part` elementwise, `part` cast on the fly.
+fn add_into<T: Accumulate, S: Element>(acc: &mut ArrayD<T>, part: &ArrayD<S>) {
+    match (acc.as_slice_mut(), part.as_slice()) {
+        (Some(a), Some(p)) => {
+            for (x, &y) in a.iter_mut().zip(p) {
+                *x = T::add(*x, T::cast(y));
+            }
+        }
+        _ => Zip::from(acc)
+            .and(part)
+            .for_each(|x, &y| *x = T::add(*x, T::cast(y))),
     }
 }
 
 fn accumulate<T: Accumulate>(parts: Vec<Volume>) -> Result<Volume, EvalError> {
-    let mut it = parts
-        .into_iter()
-        .map(|v| T::take_of(v.into_dtype(T::DTYPE)));
-    let mut acc: ArrayD<T> = match it.next() {
-        Some(Ok(a)) => a,
-        _ => return Err(EvalError::Internal("sum without sources".into())),
-    };
+    let mut it = parts.into_iter();
+    let first = it
+        .next()
+        .ok_or_else(|| EvalError::Internal("sum without sources".into()))?;
+    let mut acc = T::take_of(first.into_dtype(T::DTYPE))
+        .map_err(|v| EvalError::Internal(format!("sum part stayed {}", v.dtype())))?;
     for part in it {
-        let part =
-            part.map_err(|v| EvalError::Internal(format!("sum part stayed {}", v.dtype())))?;
-        Zip::from(&mut acc)
-            .and(&part)
-            .for_each(|a, &b| *a = T::add(*a, b));
+        with_volume!(&part, p => add_into(&mut acc, p));
     }
     Ok(Volume::from_typed(acc))
 }

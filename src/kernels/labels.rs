@@ -1,22 +1,27 @@
 //! Label-id kernels: membership in id sets, per output channel.
 
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 
 use crate::dtype::Element;
 use crate::eval::EvalError;
 use crate::volume::Volume;
 
-/// A set of label ids, or "every id except one" when built from an empty list.
+/// Which label ids an output channel is 1 for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabelSet {
-    ids: Vec<i128>,
-    excluded: Option<i128>,
-    all_but_excluded: bool,
+pub enum LabelSet {
+    /// These ids (sorted, deduplicated, never empty).
+    Ids(Vec<i128>),
+    /// Every id but this one.
+    AllBut(i128),
+    /// Every id above 0.
+    Positive,
+    /// No id.
+    Nothing,
 }
 
 impl LabelSet {
     /// The ids in `ids` (duplicates ignored) minus `excluded`; an empty list means every
-    /// id except `excluded`.
+    /// id except `excluded` (nothing without one).
     #[must_use]
     pub fn new(ids: &[i128], excluded: Option<i128>) -> Self {
         let mut ids: Vec<i128> = ids
@@ -26,47 +31,88 @@ impl LabelSet {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let all_but_excluded = ids.is_empty() && excluded.is_some();
-        Self {
-            ids,
-            excluded,
-            all_but_excluded,
+        match (ids.is_empty(), excluded) {
+            (false, _) => Self::Ids(ids),
+            (true, Some(e)) => Self::AllBut(e),
+            (true, None) => Self::Nothing,
         }
-    }
-
-    /// The ids listed (deduplicated, sorted).
-    #[must_use]
-    pub fn ids(&self) -> &[i128] {
-        &self.ids
     }
 
     /// Membership test.
     #[must_use]
-    #[inline]
     pub fn contains(&self, label: i128) -> bool {
-        if self.all_but_excluded {
-            return Some(label) != self.excluded;
+        match self {
+            Self::Ids(ids) => ids.binary_search(&label).is_ok(),
+            Self::AllBut(e) => label != *e,
+            Self::Positive => label > 0,
+            Self::Nothing => false,
         }
-        match self.ids.len() {
-            0 => false,
-            1..=8 => self.ids.contains(&label),
-            _ => self.ids.binary_search(&label).is_ok(),
+    }
+
+    /// Writes `out[i] = contains(labels[i])` as 0/1, in `T` without widening.
+    fn fill<T: LabelId>(&self, labels: &[T], out: &mut [u8]) {
+        let native = |i: &i128| T::try_from(*i).ok();
+        match self {
+            Self::Ids(ids) if ids.len() <= 8 => {
+                out.fill(0);
+                for id in ids.iter().filter_map(native) {
+                    for (o, &x) in out.iter_mut().zip(labels) {
+                        *o |= u8::from(x == id);
+                    }
+                }
+            }
+            Self::Ids(ids) => {
+                let ids: Vec<T> = ids.iter().filter_map(native).collect();
+                for (o, x) in out.iter_mut().zip(labels) {
+                    *o = u8::from(ids.binary_search(x).is_ok());
+                }
+            }
+            Self::AllBut(e) => match native(e) {
+                Some(e) => {
+                    for (o, &x) in out.iter_mut().zip(labels) {
+                        *o = u8::from(x != e);
+                    }
+                }
+                None => out.fill(1),
+            },
+            Self::Positive => {
+                for (o, &x) in out.iter_mut().zip(labels) {
+                    *o = u8::from(x > T::default());
+                }
+            }
+            Self::Nothing => out.fill(0),
         }
     }
 }
 
-/// Widens an integer or bool label volume to i128 ids and applies `f` per element.
-fn map_ids<O: Copy>(labels: &Volume, f: impl Fn(i128) -> O) -> Result<ArrayD<O>, EvalError> {
+/// An integer element type label ids are read in.
+trait LabelId: Element + Ord + Into<i128> + TryFrom<i128> {}
+impl<T: Element + Ord + Into<i128> + TryFrom<i128>> LabelId for T {}
+
+/// A computation over an integer label volume, generic in its element type.
+trait OverLabels {
+    /// The result.
+    type Out;
+    /// Runs on the labels as contiguous elements.
+    fn run<T: LabelId>(self, labels: &[T]) -> Self::Out;
+}
+
+/// Runs `job` over `labels` in their own dtype (bool as uint8).
+fn over_labels<J: OverLabels>(labels: &Volume, job: J) -> Result<J::Out, EvalError> {
+    fn flat<T: LabelId, J: OverLabels>(a: &ArrayD<T>, job: J) -> J::Out {
+        let a = a.as_standard_layout();
+        job.run(a.as_slice().unwrap_or_default())
+    }
     Ok(match labels {
-        Volume::Bool(a) => a.mapv(|x| f(i128::from(x))),
-        Volume::U8(a) => a.mapv(|x| f(i128::from(x))),
-        Volume::U16(a) => a.mapv(|x| f(i128::from(x))),
-        Volume::U32(a) => a.mapv(|x| f(i128::from(x))),
-        Volume::U64(a) => a.mapv(|x| f(i128::from(x))),
-        Volume::I8(a) => a.mapv(|x| f(i128::from(x))),
-        Volume::I16(a) => a.mapv(|x| f(i128::from(x))),
-        Volume::I32(a) => a.mapv(|x| f(i128::from(x))),
-        Volume::I64(a) => a.mapv(|x| f(i128::from(x))),
+        Volume::Bool(a) => flat(&a.mapv(u8::from), job),
+        Volume::U8(a) => flat(a, job),
+        Volume::U16(a) => flat(a, job),
+        Volume::U32(a) => flat(a, job),
+        Volume::U64(a) => flat(a, job),
+        Volume::I8(a) => flat(a, job),
+        Volume::I16(a) => flat(a, job),
+        Volume::I32(a) => flat(a, job),
+        Volume::I64(a) => flat(a, job),
         Volume::F32(_) | Volume::F64(_) => {
             return Err(EvalError::Internal(format!(
                 "label kernel on a {} volume (registration should have refused it)",
@@ -76,23 +122,84 @@ fn map_ids<O: Copy>(labels: &Volume, f: impl Fn(i128) -> O) -> Result<ArrayD<O>,
     })
 }
 
-/// One uint8 channel per set: `out[c] = f(&sets[c], label)`, stacked on a new first axis.
+/// `flat` in C order as an array of `shape`, after a channel axis if given.
+fn shaped<T>(
+    channels: Option<usize>,
+    shape: &[usize],
+    flat: Vec<T>,
+) -> Result<ArrayD<T>, EvalError> {
+    let shape: Vec<usize> = channels.into_iter().chain(shape.iter().copied()).collect();
+    ArrayD::from_shape_vec(IxDyn(&shape), flat)
+        .map_err(|e| EvalError::Internal(format!("label kernel: {e}")))
+}
+
+/// One uint8 0/1 channel per set (`out[c] = sets[c].contains(label)`), stacked on a new
+/// first axis; computed in the labels' own dtype, one pass per set (per id for short
+/// lists).
+///
+/// # Errors
+/// When `labels` is not an integer or bool volume.
+pub fn label_kernel(labels: &Volume, sets: &[LabelSet]) -> Result<Volume, EvalError> {
+    struct Channels<'a>(&'a [LabelSet]);
+    impl OverLabels for Channels<'_> {
+        type Out = Vec<u8>;
+        fn run<T: LabelId>(self, src: &[T]) -> Vec<u8> {
+            let mut out = vec![0u8; self.0.len() * src.len()];
+            for (set, o) in self.0.iter().zip(out.chunks_exact_mut(src.len().max(1))) {
+                set.fill(src, o);
+            }
+            out
+        }
+    }
+    let flat = over_labels(labels, Channels(sets))?;
+    shaped(Some(sets.len()), labels.shape(), flat).map(Volume::from)
+}
+
+/// `merge_instances` of already-read parts: `Σ (label > 0 ? label + offset : 0)` in
+/// uint64 (wrapping), one pass per part.
+///
+/// # Errors
+/// No parts, or a part that is not an integer or bool volume.
+pub fn merge_shifted(parts: &[Volume], offsets: &[u64]) -> Result<Volume, EvalError> {
+    struct AddShifted<'a>(&'a mut [u64], u64);
+    impl OverLabels for AddShifted<'_> {
+        type Out = ();
+        fn run<T: LabelId>(self, src: &[T]) {
+            let AddShifted(acc, off) = self;
+            for (o, &x) in acc.iter_mut().zip(src) {
+                let id = u64::try_from(x.into().max(0)).unwrap_or(u64::MAX);
+                if id > 0 {
+                    *o = o.wrapping_add(id.wrapping_add(off));
+                }
+            }
+        }
+    }
+    let shape = parts
+        .first()
+        .ok_or_else(|| EvalError::Internal("merge_instances without sources".into()))?
+        .shape();
+    let mut acc = vec![0u64; shape.iter().product()];
+    for (part, &off) in parts.iter().zip(offsets) {
+        over_labels(part, AddShifted(&mut acc, off))?;
+    }
+    shaped(None, shape, acc).map(Volume::from)
+}
+
+/// The largest id in an integer volume (0 for an empty one or all-negative ids).
 ///
 /// # Errors
 /// When `labels` is not an integer volume.
-pub fn label_kernel(
-    labels: &Volume,
-    sets: &[LabelSet],
-    f: impl Fn(&LabelSet, i128) -> u8,
-) -> Result<Volume, EvalError> {
-    let mut shape = vec![sets.len()];
-    shape.extend_from_slice(labels.shape());
-    let mut out = ArrayD::<u8>::zeros(IxDyn(&shape));
-    for (c, set) in sets.iter().enumerate() {
-        let channel = map_ids(labels, |l| f(set, l))?;
-        out.index_axis_mut(Axis(0), c).assign(&channel);
+pub fn max_id(labels: &Volume) -> Result<u64, EvalError> {
+    struct Max;
+    impl OverLabels for Max {
+        type Out = u64;
+        fn run<T: LabelId>(self, src: &[T]) -> u64 {
+            src.iter()
+                .max()
+                .map_or(0, |&m| u64::try_from(m.into().max(0)).unwrap_or(u64::MAX))
+        }
     }
-    Ok(Volume::from(out))
+    over_labels(labels, Max)
 }
 
 /// `label != 0` per element, as uint8 0/1 (any dtype).
@@ -102,27 +209,6 @@ pub fn nonzero(volume: &Volume) -> ArrayD<u8> {
         a.mapv(|x| u8::from(x != T::default()))
     }
     crate::with_volume!(volume, a => of(a))
-}
-
-/// The largest id in an integer volume (0 for an empty one or all-negative ids).
-///
-/// # Errors
-/// When `labels` is not an integer volume.
-pub fn max_id(labels: &Volume) -> Result<u64, EvalError> {
-    let ids = map_ids(labels, |l| l)?;
-    Ok(ids
-        .iter()
-        .copied()
-        .max()
-        .map_or(0, |m| u64::try_from(m.max(0)).unwrap_or(u64::MAX)))
-}
-
-/// Converts an integer label volume to uint64 ids (negative ids become 0).
-///
-/// # Errors
-/// When `labels` is not an integer volume.
-pub fn to_u64_ids(labels: &Volume) -> Result<ArrayD<u64>, EvalError> {
-    map_ids(labels, |l| u64::try_from(l.max(0)).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -136,15 +222,54 @@ mod tests {
         assert!(s.contains(1) && s.contains(2) && !s.contains(0) && !s.contains(3));
         let all = LabelSet::new(&[], Some(0));
         assert!(all.contains(7) && !all.contains(0));
+        assert_eq!(LabelSet::new(&[], None), LabelSet::Nothing);
+        assert!(LabelSet::Positive.contains(1) && !LabelSet::Positive.contains(-1));
         let big = LabelSet::new(&(0..100).collect::<Vec<_>>(), None);
         assert!(big.contains(99) && !big.contains(100));
+    }
+
+    struct Wide;
+    impl OverLabels for Wide {
+        type Out = Vec<i128>;
+        fn run<T: LabelId>(self, src: &[T]) -> Vec<i128> {
+            src.iter().map(|&x| x.into()).collect()
+        }
+    }
+
+    #[test]
+    fn native_fill_equals_membership() {
+        let sets = [
+            LabelSet::new(&[1, 3, -2, 300, 70_000, 1 << 40], Some(0)),
+            LabelSet::new(&(0..40).map(|i| i * 7 - 20).collect::<Vec<_>>(), None),
+            LabelSet::new(&[], Some(0)),
+            LabelSet::new(&[], Some(-1)),
+            LabelSet::new(&[], Some(1 << 40)),
+            LabelSet::Positive,
+            LabelSet::Nothing,
+        ];
+        let values: Vec<i64> = (-300..300).chain([70_000, 1 << 40, -(1 << 40)]).collect();
+        for dtype in crate::dtype::DType::ALL {
+            if !dtype.is_integer() {
+                continue;
+            }
+            let wide = Volume::from(ndarray::Array1::from(values.clone()).into_dyn());
+            let labels = wide.into_dtype(dtype);
+            let out = label_kernel(&labels, &sets).unwrap().to_le_bytes();
+            let ids = over_labels(&labels, Wide).unwrap();
+            for (c, set) in sets.iter().enumerate() {
+                for (i, &l) in ids.iter().enumerate() {
+                    let got = out[c * ids.len() + i];
+                    assert_eq!(got, u8::from(set.contains(l)), "{dtype} {set:?} {l}");
+                }
+            }
+        }
     }
 
     #[test]
     fn kernel_stacks_channels() {
         let labels = Volume::from(arr1(&[0u64, 1, 2, 3]).into_dyn());
         let sets = [LabelSet::new(&[1, 3], Some(0)), LabelSet::new(&[], Some(0))];
-        let out = label_kernel(&labels, &sets, |s, l| u8::from(s.contains(l))).unwrap();
+        let out = label_kernel(&labels, &sets).unwrap();
         assert_eq!(out.shape(), &[2, 4]);
         assert_eq!(out.to_le_bytes(), vec![0, 1, 0, 1, 0, 1, 1, 1]);
         assert_eq!(max_id(&labels).unwrap(), 3);

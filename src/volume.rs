@@ -101,6 +101,40 @@ fn region(begin: &[usize], shape: &[usize]) -> Vec<SliceInfoElem> {
         .collect()
 }
 
+/// The block `begin + shape` of a C-order array `src` of shape `full`, copied a row (last
+/// axis) at a time; the region is checked by the caller.
+fn crop_rows<T: Copy + Default>(
+    src: &[T],
+    full: &[usize],
+    begin: &[usize],
+    shape: &[usize],
+) -> ArrayD<T> {
+    let n = full.len();
+    let mut out = Vec::with_capacity(shape.iter().product());
+    if shape.iter().all(|&d| d > 0) {
+        let mut strides = vec![1usize; n];
+        for d in (0..n - 1).rev() {
+            strides[d] = strides[d + 1] * full[d + 1];
+        }
+        let row = shape[n - 1];
+        let mut idx = vec![0usize; n - 1];
+        'rows: loop {
+            let lead: usize = (0..n - 1).map(|d| (begin[d] + idx[d]) * strides[d]).sum();
+            let at = lead + begin[n - 1];
+            out.extend_from_slice(&src[at..at + row]);
+            for d in (0..n - 1).rev() {
+                idx[d] += 1;
+                if idx[d] < shape[d] {
+                    continue 'rows;
+                }
+                idx[d] = 0;
+            }
+            break;
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(shape), out).unwrap_or_default()
+}
+
 /// A copy of `view` in C order, a row at a time (ndarray's `to_owned` of a strided
 /// n-d view walks it element by element).
 fn owned<T: Copy>(view: ArrayViewD<'_, T>) -> ArrayD<T> {
@@ -267,7 +301,10 @@ impl Volume {
             ));
         }
         let info = region(begin, shape);
-        Ok(with_volume!(self, a => Volume::from(owned(a.slice(info.as_slice())))))
+        Ok(with_volume!(self, a => Volume::from(match a.as_slice() {
+            Some(all) if !own.is_empty() => crop_rows(all, own, begin, shape),
+            _ => owned(a.slice(info.as_slice())),
+        })))
     }
 
     /// The elements as little-endian bytes in C order.

@@ -16,7 +16,7 @@ use crate::dtype::Element;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Box3, Coord, Roi};
 use crate::grid::ChunkGrid;
-use crate::kernels::downsample::{downsample, mean, mode};
+use crate::kernels::downsample::{Mean, Mode, Reducer, downsample};
 use crate::volume::Volume;
 use crate::with_volume;
 
@@ -238,7 +238,7 @@ fn reduce_volume(
         i: Box3,
         o: Box3,
         f: [i64; 3],
-        r: impl Fn(&mut [T]) -> T,
+        r: &impl Reducer<T>,
     ) -> Result<Volume, EvalError>
     where
         ArrayD<T>: Into<Volume>,
@@ -248,14 +248,14 @@ fn reduce_volume(
             .map_err(EvalError::Internal)
     }
     match (reduce, input) {
-        (Reduce::Mode, Volume::U8(a)) => typed(a, in_box, out_box, f, mode),
-        (Reduce::Mode, Volume::U16(a)) => typed(a, in_box, out_box, f, mode),
-        (Reduce::Mode, Volume::U32(a)) => typed(a, in_box, out_box, f, mode),
-        (Reduce::Mode, Volume::U64(a)) => typed(a, in_box, out_box, f, mode),
+        (Reduce::Mode, Volume::U8(a)) => typed(a, in_box, out_box, f, &Mode),
+        (Reduce::Mode, Volume::U16(a)) => typed(a, in_box, out_box, f, &Mode),
+        (Reduce::Mode, Volume::U32(a)) => typed(a, in_box, out_box, f, &Mode),
+        (Reduce::Mode, Volume::U64(a)) => typed(a, in_box, out_box, f, &Mode),
         (Reduce::Mode, other) => Err(EvalError::Internal(format!(
             "mode downsampling of {}",
             other.dtype()
         ))),
-        (Reduce::Mean, input) => with_volume!(input, a => typed(a, in_box, out_box, f, mean)),
+        (Reduce::Mean, input) => with_volume!(input, a => typed(a, in_box, out_box, f, &Mean)),
     }
 }

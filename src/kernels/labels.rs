@@ -49,22 +49,21 @@ impl LabelSet {
         }
     }
 
-    /// Writes `out[i] = contains(labels[i])` as 0/1, in `T` without widening.
+    /// Writes `out[i] = contains(labels[i])` as 0/1, in `T` without widening, one pass.
     fn fill<T: LabelId>(&self, labels: &[T], out: &mut [u8]) {
         let native = |i: &i128| T::try_from(*i).ok();
         match self {
-            Self::Ids(ids) if ids.len() <= 8 => {
-                out.fill(0);
-                for id in ids.iter().filter_map(native) {
-                    for (o, &x) in out.iter_mut().zip(labels) {
-                        *o |= u8::from(x == id);
-                    }
-                }
-            }
             Self::Ids(ids) => {
+                // Label volumes are piecewise constant: test each run of equal ids once.
                 let ids: Vec<T> = ids.iter().filter_map(native).collect();
-                for (o, x) in out.iter_mut().zip(labels) {
-                    *o = u8::from(ids.binary_search(x).is_ok());
+                let member = |x: &T| u8::from(ids.binary_search(x).is_ok());
+                let Some(first) = labels.first() else { return };
+                let (mut run, mut bit) = (*first, member(first));
+                for (o, &x) in out.iter_mut().zip(labels) {
+                    if x != run {
+                        (run, bit) = (x, member(&x));
+                    }
+                    *o = bit;
                 }
             }
             Self::AllBut(e) => match native(e) {
@@ -134,8 +133,7 @@ fn shaped<T>(
 }
 
 /// One uint8 0/1 channel per set (`out[c] = sets[c].contains(label)`), stacked on a new
-/// first axis; computed in the labels' own dtype, one pass per set (per id for short
-/// lists).
+/// first axis; computed in the labels' own dtype, one pass per set.
 ///
 /// # Errors
 /// When `labels` is not an integer or bool volume.

@@ -2,7 +2,7 @@
 //! per key, failures never stored (`spec/api.md`, "Evaluation and the cache").
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use moka::future::Cache;
@@ -11,6 +11,7 @@ use moka::notification::RemovalCause;
 use std::time::Duration;
 
 use moka::Expiry;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::array::{ConfigHash, Freshness, Metadata};
 use crate::eval::EvalError;
@@ -98,14 +99,51 @@ enum Cached {
     /// Decoded voxels.
     Volume(Arc<Volume>),
     /// Encoded bytes.
-    Bytes(Bytes),
+    Bytes(Encoded),
+}
+
+/// Encoded bytes and their content digest, hashed at most once per cached entry (a hot
+/// entry's digest costs nothing).
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    body: Bytes,
+    digest: Arc<OnceLock<u64>>,
+}
+
+impl Encoded {
+    /// Wraps bytes; the digest is computed when first asked for.
+    #[must_use]
+    pub fn new(body: Bytes) -> Self {
+        Self {
+            body,
+            digest: Arc::default(),
+        }
+    }
+
+    /// The bytes.
+    #[must_use]
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The bytes, by value (a reference count, not a copy).
+    #[must_use]
+    pub fn into_body(self) -> Bytes {
+        self.body
+    }
+
+    /// The xxh3-64 digest of the bytes.
+    #[must_use]
+    pub fn digest(&self) -> u64 {
+        *self.digest.get_or_init(|| xxh3_64(&self.body))
+    }
 }
 
 impl Cached {
     fn weight(&self) -> u32 {
         let bytes = match self {
             Cached::Volume(v) => v.nbytes(),
-            Cached::Bytes(b) => b.len(),
+            Cached::Bytes(b) => b.body.len(),
         };
         // A fixed per-entry overhead keeps many tiny chunks from escaping the budget.
         u32::try_from(bytes + 256).unwrap_or(u32::MAX)
@@ -160,12 +198,14 @@ impl ChunkCache {
     ///
     /// # Errors
     /// The error `init` returned.
-    pub async fn bytes<F>(&self, key: EncodedKey, init: F) -> Result<Bytes, EvalError>
+    pub async fn bytes<F>(&self, key: EncodedKey, init: F) -> Result<Encoded, EvalError>
     where
         F: Future<Output = Result<Bytes, EvalError>>,
     {
         match self
-            .get_or_compute(key.0, async { init.await.map(Cached::Bytes) })
+            .get_or_compute(key.0, async {
+                init.await.map(|b| Cached::Bytes(Encoded::new(b)))
+            })
             .await?
         {
             Cached::Bytes(b) => Ok(b),
@@ -267,7 +307,9 @@ mod tests {
             .bytes(encoded, async { Ok(Bytes::from_static(b"xy")) })
             .await
             .unwrap();
-        assert_eq!(&b[..], b"xy");
+        assert_eq!(&b.body()[..], b"xy");
+        assert_eq!(b.digest(), xxh3_64(b"xy"));
+        assert_eq!(b.clone().digest(), b.digest());
         let v = cache
             .volume(data, async {
                 Err(EvalError::Storage("must not run".into()))

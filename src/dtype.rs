@@ -293,9 +293,12 @@ macro_rules! impl_element {
                 s.trim().parse().ok()
             }
             fn extend_le_bytes(values: &[Self], out: &mut Vec<u8>) {
-                out.reserve(std::mem::size_of_val(values));
-                for v in values {
-                    out.extend_from_slice(&v.to_le_bytes());
+                // Fixed-size copies into place: on little-endian targets a plain memcpy.
+                const N: usize = std::mem::size_of::<$t>();
+                let start = out.len();
+                out.resize(start + values.len() * N, 0);
+                for (dst, v) in out[start..].chunks_exact_mut(N).zip(values) {
+                    dst.copy_from_slice(&v.to_le_bytes());
                 }
             }
             fn from_le_bytes_vec(bytes: &[u8]) -> Vec<Self> {

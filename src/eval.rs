@@ -11,7 +11,7 @@ use thiserror::Error;
 use crate::array::ArrayRef;
 use bytes::Bytes;
 
-use crate::cache::{ChunkCache, DataKey, EncodedKey, EncodingId};
+use crate::cache::{ChunkCache, DataKey, Encoded, EncodedKey, EncodingId};
 use crate::compute::Compute;
 use crate::geometry::{Box3, Coord, Roi};
 use crate::levels::Levels;
@@ -230,6 +230,7 @@ pub async fn encoded_chunk<E: Encoder + Clone>(
             Ok(Bytes::from(bytes))
         })
         .await
+        .map(Encoded::into_body)
 }
 
 /// The chunk `b` (voxels) of level `k`, encoded as [`encoded_chunk`].
@@ -250,7 +251,8 @@ pub async fn encoded_level_chunk<E: Encoder + Clone>(
 }
 
 /// The stored bytes of chunk `idx` (all axes) of a bare zarr source, untouched, kept
-/// in the chunk cache (a hot chunk of a remote store costs no upstream request).
+/// in the chunk cache with their digest (a hot chunk costs no upstream request, no file
+/// read and no hash).
 ///
 /// # Errors
 /// [`EvalError::NotStored`] for a chunk the store does not hold; read failures.
@@ -258,7 +260,7 @@ pub async fn stored_chunk(
     ctx: &ReadCtx,
     array: &ArrayRef,
     idx: &[u64],
-) -> Result<Bytes, EvalError> {
+) -> Result<Encoded, EvalError> {
     let at = Coord::new(
         idx.iter()
             .map(|&i| i64::try_from(i).unwrap_or(i64::MAX))

@@ -19,7 +19,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use xxhash_rust::xxh3::xxh3_64;
 
 use self::documents::{Geometry, attributes, geometry, metadata_doc, passes_through};
 use self::keys::{Key, KeyKind, Leaf, Node, ZarrKey, check_chunk};
@@ -226,9 +225,9 @@ async fn serve_key(
     let g = geometry(array, levels, node)?;
     check_chunk(&idx, &g.shape, &g.chunk)?;
     if node == Node::Root && passes_through(array, version) {
-        let body = stored_chunk(&state.ctx, array, &idx).await?;
-        let etag = format!("{:016x}-{}", xxh3_64(&body), body.len());
-        return chunk_response(headers, body, etag, m);
+        let stored = stored_chunk(&state.ctx, array, &idx).await?;
+        let etag = format!("{:016x}-{}", stored.digest(), stored.body().len());
+        return chunk_response(headers, stored.into_body(), etag, m);
     }
     let lead = usize::from(m.num_channels.is_some());
     let (begin, end) = chunk_range(&idx, &g, lead);

@@ -101,36 +101,44 @@ fn region(begin: &[usize], shape: &[usize]) -> Vec<SliceInfoElem> {
         .collect()
 }
 
-/// The block `begin + shape` of a C-order array `src` of shape `full`, copied a row (last
-/// axis) at a time; the region is checked by the caller.
+/// The offset of every row (last axis) of the block `at + shape` inside a C-order array of
+/// shape `full`, in C order; nothing for an empty block. The block is checked by the caller.
+fn row_starts(full: &[usize], at: &[usize], shape: &[usize]) -> Vec<usize> {
+    let n = full.len();
+    if n == 0 || shape.contains(&0) {
+        return Vec::new();
+    }
+    let mut strides = vec![1usize; n];
+    for d in (0..n - 1).rev() {
+        strides[d] = strides[d + 1] * full[d + 1];
+    }
+    let mut starts = Vec::with_capacity(shape[..n - 1].iter().product());
+    let mut idx = vec![0usize; n - 1];
+    'rows: loop {
+        let lead: usize = (0..n - 1).map(|d| (at[d] + idx[d]) * strides[d]).sum();
+        starts.push(lead + at[n - 1]);
+        for d in (0..n - 1).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                continue 'rows;
+            }
+            idx[d] = 0;
+        }
+        return starts;
+    }
+}
+
+/// The block `begin + shape` of a C-order array `src` of shape `full`, a row at a time.
 fn crop_rows<T: Copy + Default>(
     src: &[T],
     full: &[usize],
     begin: &[usize],
     shape: &[usize],
 ) -> ArrayD<T> {
-    let n = full.len();
+    let row = shape.last().copied().unwrap_or(0);
     let mut out = Vec::with_capacity(shape.iter().product());
-    if shape.iter().all(|&d| d > 0) {
-        let mut strides = vec![1usize; n];
-        for d in (0..n - 1).rev() {
-            strides[d] = strides[d + 1] * full[d + 1];
-        }
-        let row = shape[n - 1];
-        let mut idx = vec![0usize; n - 1];
-        'rows: loop {
-            let lead: usize = (0..n - 1).map(|d| (begin[d] + idx[d]) * strides[d]).sum();
-            let at = lead + begin[n - 1];
-            out.extend_from_slice(&src[at..at + row]);
-            for d in (0..n - 1).rev() {
-                idx[d] += 1;
-                if idx[d] < shape[d] {
-                    continue 'rows;
-                }
-                idx[d] = 0;
-            }
-            break;
-        }
+    for at in row_starts(full, begin, shape) {
+        out.extend_from_slice(&src[at..at + row]);
     }
     ArrayD::from_shape_vec(IxDyn(shape), out).unwrap_or_default()
 }
@@ -277,9 +285,21 @@ impl Volume {
         }
         let (from, to) = (region(src_at, shape), region(dst_at, shape));
         let (src_dtype, dst_dtype) = (src.dtype(), self.dtype());
+        let (src_shape, dst_shape) = (src.shape().to_vec(), self.shape().to_vec());
         with_volume!(self, d => match VolumeElement::view_of(src) {
             Some(s) => {
-                d.slice_mut(to.as_slice()).assign(&s.slice(from.as_slice()));
+                let row = shape.last().copied().unwrap_or(0);
+                match (s.as_slice(), d.as_slice_mut()) {
+                    (Some(s), Some(d)) if !shape.is_empty() => {
+                        let rows = row_starts(&src_shape, src_at, shape)
+                            .into_iter()
+                            .zip(row_starts(&dst_shape, dst_at, shape));
+                        for (from, to) in rows {
+                            d[to..to + row].copy_from_slice(&s[from..from + row]);
+                        }
+                    }
+                    _ => d.slice_mut(to.as_slice()).assign(&s.slice(from.as_slice())),
+                }
                 Ok(())
             }
             None => Err(format!("cannot copy {src_dtype} into {dst_dtype}")),
@@ -380,6 +400,31 @@ impl Fill {
 mod tests {
     use super::*;
     use ndarray::Array3;
+
+    #[test]
+    fn row_copies_equal_ndarray_slicing() {
+        let src4 = Volume::from(
+            ndarray::Array4::from_shape_fn((2, 5, 6, 7), |(c, z, y, x)| {
+                u16::try_from(c * 1000 + z * 100 + y * 10 + x).unwrap()
+            })
+            .into_dyn(),
+        );
+        let (at, shape) = ([1, 1, 2, 3], [1, 3, 4, 2]);
+        let want = with_volume!(&src4, a => {
+            let info = region(&at, &shape);
+            Volume::from(a.slice(info.as_slice()).to_owned())
+        });
+        assert_eq!(src4.crop(&at, &shape).unwrap(), want);
+        let mut dst = Volume::zeros(DType::U16, &[2, 4, 5, 3]);
+        dst.copy_region(&src4, &at, &[0, 1, 0, 1], &shape).unwrap();
+        assert_eq!(dst.crop(&[0, 1, 0, 1], &shape).unwrap(), want);
+        assert_eq!(
+            dst.crop(&[1, 0, 0, 0], &[1, 4, 5, 3])
+                .unwrap()
+                .to_le_bytes(),
+            vec![0; 120]
+        );
+    }
 
     #[test]
     fn paste_and_crop_round_trip() {

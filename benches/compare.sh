@@ -147,45 +147,10 @@ curl_time() {
   echo "${out#* }"
 }
 
-"$PY" - "$ROOT" <<'EOF'
-import itertools, sys
-root = sys.argv[1]
-idx = list(itertools.product(range(8), repeat=3))
-def write(name, fmt):
-    with open(f"{root}/{name}.paths", "w") as f:
-        f.writelines(fmt.format(*i) + "\n" for i in idx)
-write("nginx_blosc", "/test.zarr/blosc/{}.{}.{}")
-write("arrayd_blosc", "/v1/zarr2/blosc/{}.{}.{}")
-write("arrayd_computed", "/v1/arrays/computed/zarr/c/{}/{}/{}")
-open(f"{root}/nginx_one.paths", "w").write("/test.zarr/raw/0.0.0\n")
-open(f"{root}/arrayd_roi.paths", "w").write("/v1/arrays/raw/roi?offset=0,0,0&shape=64,64,64&format=raw\n")
-open(f"{root}/nginx_static64.paths", "w").write("/static64.bin\n")
-open(f"{root}/arrayd_f32.paths", "w").write("/v1/arrays/f32/roi?offset=0,0,0&shape=256,256,256&format=raw\n")
-EOF
+"$PY" benches/paths.py "$ROOT"
 
 NPORT=$(free_port)
-sed -e "s#@ROOT@#$ROOT#g" -e "s#@PORT@#$NPORT#g" -e "s#@DATA@#$D#g" > "$ROOT/nginx/nginx.conf" <<'EOF'
-worker_processes 1;
-pid @ROOT@/nginx/nginx.pid;
-error_log @ROOT@/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_requests 1000000; keepalive_timeout 65;
-  open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;
-  client_body_temp_path @ROOT@/nginx/tmp/body; proxy_temp_path @ROOT@/nginx/tmp/proxy;
-  fastcgi_temp_path @ROOT@/nginx/tmp/fcgi; uwsgi_temp_path @ROOT@/nginx/tmp/uwsgi;
-  scgi_temp_path @ROOT@/nginx/tmp/scgi;
-  default_type application/octet-stream;
-  server {
-    listen 127.0.0.1:@PORT@;
-    root @DATA@;
-    add_header Access-Control-Allow-Origin * always;
-    location / { try_files $uri =404; }
-  }
-}
-EOF
+sed -e "s#@ROOT@#$ROOT#g" -e "s#@PORT@#$NPORT#g" -e "s#@DATA@#$D#g" benches/nginx.conf.in > "$ROOT/nginx/nginx.conf"
 taskset -c 0 nginx -c "$ROOT/nginx/nginx.conf" -g "daemon off;" &
 PIDS+=($!)
 for _ in $(seq 1 100); do curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$NPORT/test.zarr/raw/.zarray" && break; sleep 0.05; done

@@ -40,28 +40,7 @@ BIN=target/release/arrayd
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 NPORT=$(free_port); APORT=$(free_port)
-sed -e "s#@ROOT@#$ROOT#g" -e "s#@PORT@#$NPORT#g" > "$ROOT/nginx/nginx.conf" <<'EOF'
-worker_processes 1;
-pid @ROOT@/nginx/nginx.pid;
-error_log @ROOT@/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_requests 1000000; keepalive_timeout 65;
-  open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;
-  client_body_temp_path @ROOT@/nginx/tmp/body; proxy_temp_path @ROOT@/nginx/tmp/proxy;
-  fastcgi_temp_path @ROOT@/nginx/tmp/fcgi; uwsgi_temp_path @ROOT@/nginx/tmp/uwsgi;
-  scgi_temp_path @ROOT@/nginx/tmp/scgi;
-  default_type application/octet-stream;
-  server {
-    listen 127.0.0.1:@PORT@;
-    root @ROOT@/data;
-    add_header Access-Control-Allow-Origin * always;
-    location / { try_files $uri =404; }
-  }
-}
-EOF
+sed -e "s#@ROOT@#$ROOT#g" -e "s#@PORT@#$NPORT#g" -e "s#@DATA@#$ROOT/data#g" benches/nginx.conf.in > "$ROOT/nginx/nginx.conf"
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -75,20 +54,7 @@ put blosc '{"type":"zarr","file_name":"test.zarr","dataset":"blosc"}'
 put raw '{"type":"zarr","file_name":"test.zarr","dataset":"raw"}'
 put computed '{"type":"crop","roi":{"offset":[0,0,0],"shape":[512,512,512]},"source_array_config":"blosc"}'
 
-"$PY" - "$ROOT" <<'EOF'
-import itertools, sys
-root = sys.argv[1]
-idx = list(itertools.product(range(8), repeat=3))
-def write(name, fmt):
-    with open(f"{root}/{name}.paths", "w") as f:
-        f.writelines(fmt.format(*i) + "\n" for i in idx)
-for arr in ("blosc", "raw"):
-    write(f"nginx_{arr}", "/test.zarr/" + arr + "/{}.{}.{}")
-    write(f"arrayd_{arr}", "/v1/zarr2/" + arr + "/{}.{}.{}")
-write("arrayd_computed", "/v1/arrays/computed/zarr/c/{}/{}/{}")
-open(f"{root}/nginx_one.paths", "w").write("/test.zarr/raw/0.0.0\n")
-open(f"{root}/arrayd_roi.paths", "w").write("/v1/arrays/raw/roi?offset=0,0,0&shape=64,64,64&format=raw\n")
-EOF
+"$PY" benches/paths.py "$ROOT"
 
 # First pass over the computed chunks: every request is a miss (evaluate + encode).
 "$PY" - "$APORT" "$ROOT" <<'EOF' | tee "$ROOT/cold.txt"

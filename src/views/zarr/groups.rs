@@ -10,7 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::documents::{attributes, metadata_doc};
 use super::keys::{ArrayKey, KeyKind, Node, ZarrKey, parse_key};
-use super::{Served, Version, serve_key};
+use super::{Served, Version};
 use crate::error::{Error, Result};
 use crate::http::cache_headers::{Cacheable, for_array, respond, revalidate};
 use crate::http::extract::OpenArray;
@@ -49,33 +49,35 @@ impl KeyKind for OmeKey {
 /// The array as an OME-NGFF multiscale group (0.5 on v3, 0.4 on v2) whose datasets
 /// `s0..sN` are its levels, for viewers that read scales and offsets only from groups
 /// (neuroglancer's `zarr://`).
-async fn serve_ome(
-    state: &AppState,
-    open: &OpenArray,
-    key: OmeKey,
-    headers: &HeaderMap,
-    version: Version,
-) -> Result<Response> {
-    let (m, name) = (open.array.meta(), open.name());
-    let (doc, tag) = match key {
-        OmeKey::Attrs(tag) => {
-            let mut attrs = Map::new();
-            let ms = multiscales(m, &open.levels, name, version.ome_version(), "s0");
-            version.put_multiscales(&mut attrs, ms);
-            (version.group_document(attrs), tag)
-        }
-        OmeKey::Group => (json!({"zarr_format": 2}), ".zgroup"),
-        OmeKey::Level(key) => return serve_key(state, open, key, headers, version).await,
-    };
-    respond(
-        headers,
-        Cacheable {
-            body: Bytes::from(doc.to_string()),
-            content_type: "application/json",
-            etag: format!("{}-ome-{tag}", m.hash),
-            cache_control: for_array(m.freshness),
-        },
-    )
+impl Served for OmeKey {
+    async fn serve(
+        self,
+        state: &AppState,
+        open: &OpenArray,
+        headers: &HeaderMap,
+        version: Version,
+    ) -> Result<Response> {
+        let (m, name) = (open.array.meta(), open.name());
+        let (doc, tag) = match self {
+            OmeKey::Attrs(tag) => {
+                let mut attrs = Map::new();
+                let ms = multiscales(m, &open.levels, name, version.ome_version(), "s0");
+                version.put_multiscales(&mut attrs, ms);
+                (version.group_document(attrs), tag)
+            }
+            OmeKey::Group => (json!({"zarr_format": 2}), ".zgroup"),
+            OmeKey::Level(key) => return key.serve(state, open, headers, version).await,
+        };
+        respond(
+            headers,
+            Cacheable {
+                body: Bytes::from(doc.to_string()),
+                content_type: "application/json",
+                etag: format!("{}-ome-{tag}", m.hash),
+                cache_control: for_array(m.freshness),
+            },
+        )
+    }
 }
 
 /// The root group of every array, with consolidated metadata.
@@ -167,7 +169,7 @@ async fn serve_group(
         GroupKey::Member { name, key } => {
             let open = OpenArray::lookup(state, &name)?;
             let key = parse_key(version, &key)?;
-            return serve_key(state, &open, key, headers, version).await;
+            return key.serve(state, &open, headers, version).await;
         }
     };
     let body = Bytes::from(doc.to_string());
@@ -181,18 +183,6 @@ async fn serve_group(
             cache_control: revalidate(),
         },
     )
-}
-
-impl Served for OmeKey {
-    async fn serve(
-        self,
-        state: &AppState,
-        open: &OpenArray,
-        headers: &HeaderMap,
-        version: Version,
-    ) -> Result<Response> {
-        serve_ome(state, open, self, headers, version).await
-    }
 }
 
 /// `GET /v1/zarr/{*path}` (`V3`) and `/v1/zarr2/{*path}`: the group of every array.

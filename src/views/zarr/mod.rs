@@ -189,80 +189,84 @@ fn chunk_range(idx: &[u64], g: &Geometry, lead: usize) -> (Vec<i64>, Vec<i64>) {
     (begin, end)
 }
 
-/// Serves `key` of the view of `open`.
-async fn serve_key(
-    state: &AppState,
-    open: &OpenArray,
-    ArrayKey { node, key }: ArrayKey,
-    headers: &HeaderMap,
-    version: Version,
-) -> Result<Response> {
-    let (array, levels, name) = (&open.array, &*open.levels, open.name());
-    let m = array.meta();
-    let json_doc = |value: Value, tag: String| {
-        respond(
-            headers,
-            Cacheable {
-                body: Bytes::from(value.to_string()),
-                content_type: "application/json",
-                etag: format!("{}-{}-{tag}", m.hash, version.tag()),
-                cache_control: for_array(m.freshness),
-            },
-        )
-    };
-    let codec = state.settings.zarr_codec;
-    let idx = match key {
-        Key::Meta => {
-            let doc = metadata_doc(array, levels, name, node, version, codec)?;
-            return json_doc(doc, format!("{node:?}-meta"));
+/// A key of the array's own view: metadata, attributes, a chunk (passed through or
+/// computed), of the array or one of its levels.
+impl Served for ArrayKey {
+    async fn serve(
+        self,
+        state: &AppState,
+        open: &OpenArray,
+        headers: &HeaderMap,
+        version: Version,
+    ) -> Result<Response> {
+        let ArrayKey { node, key } = self;
+        let (array, levels, name) = (&open.array, &*open.levels, open.name());
+        let m = array.meta();
+        let json_doc = |value: Value, tag: String| {
+            respond(
+                headers,
+                Cacheable {
+                    body: Bytes::from(value.to_string()),
+                    content_type: "application/json",
+                    etag: format!("{}-{}-{tag}", m.hash, version.tag()),
+                    cache_control: for_array(m.freshness),
+                },
+            )
+        };
+        let codec = state.settings.zarr_codec;
+        let idx = match key {
+            Key::Meta => {
+                let doc = metadata_doc(array, levels, name, node, version, codec)?;
+                return json_doc(doc, format!("{node:?}-meta"));
+            }
+            Key::Attrs => {
+                let attrs = attributes(m, levels, name, node, version);
+                return json_doc(Value::Object(attrs), format!("{node:?}-attrs"));
+            }
+            Key::Chunk(idx) => idx,
+        };
+        let g = geometry(array, levels, node)?;
+        check_chunk(&idx, &g.shape, &g.chunk)?;
+        if node == Node::Root && passes_through(array, version) {
+            let stored = stored_chunk(&state.ctx, array, &idx).await?;
+            let etag = format!("{:016x}-{}", stored.digest(), stored.body().len());
+            return chunk_response(headers, stored.into_body(), etag, m);
         }
-        Key::Attrs => {
-            let attrs = attributes(m, levels, name, node, version);
-            return json_doc(Value::Object(attrs), format!("{node:?}-attrs"));
-        }
-        Key::Chunk(idx) => idx,
-    };
-    let g = geometry(array, levels, node)?;
-    check_chunk(&idx, &g.shape, &g.chunk)?;
-    if node == Node::Root && passes_through(array, version) {
-        let stored = stored_chunk(&state.ctx, array, &idx).await?;
-        let etag = format!("{:016x}-{}", stored.digest(), stored.body().len());
-        return chunk_response(headers, stored.into_body(), etag, m);
+        let lead = usize::from(m.num_channels.is_some());
+        let (begin, end) = chunk_range(&idx, &g, lead);
+        let encoder = ZarrChunk {
+            codec,
+            shape: g
+                .chunk
+                .iter()
+                .map(|&c| usize::try_from(c).unwrap_or(0))
+                .collect(),
+        };
+        let body = match node {
+            Node::Root => {
+                let vs = &m.voxel_size;
+                let roi = Roi::from_bounds(Coord::new(begin), &Coord::new(end)).to_world(vs);
+                let roi = Roi::new(&m.roi.offset + &roi.offset, roi.shape);
+                encoded_chunk(&state.ctx, array, &roi, encoder).await?
+            }
+            Node::Level(k) => {
+                let off = levels.level(k).map_or([0; 3], |l| l.offset);
+                let b = Box3 {
+                    begin: [0, 1, 2].map(|d| off[d] + begin[d]),
+                    end: [0, 1, 2].map(|d| off[d] + end[d]),
+                };
+                encoded_level_chunk(&state.ctx, levels, k, b, encoder).await?
+            }
+        };
+        let idx_text: Vec<String> = idx.iter().map(ToString::to_string).collect();
+        let etag = format!(
+            "{}-{node:?}-{}-{}",
+            m.hash,
+            codec.name(),
+            idx_text.join(".")
+        );
+        chunk_response(headers, body, etag, m)
     }
-    let lead = usize::from(m.num_channels.is_some());
-    let (begin, end) = chunk_range(&idx, &g, lead);
-    let encoder = ZarrChunk {
-        codec,
-        shape: g
-            .chunk
-            .iter()
-            .map(|&c| usize::try_from(c).unwrap_or(0))
-            .collect(),
-    };
-    let body = match node {
-        Node::Root => {
-            let vs = &m.voxel_size;
-            let roi = Roi::from_bounds(Coord::new(begin), &Coord::new(end)).to_world(vs);
-            let roi = Roi::new(&m.roi.offset + &roi.offset, roi.shape);
-            encoded_chunk(&state.ctx, array, &roi, encoder).await?
-        }
-        Node::Level(k) => {
-            let off = levels.level(k).map_or([0; 3], |l| l.offset);
-            let b = Box3 {
-                begin: [0, 1, 2].map(|d| off[d] + begin[d]),
-                end: [0, 1, 2].map(|d| off[d] + end[d]),
-            };
-            encoded_level_chunk(&state.ctx, levels, k, b, encoder).await?
-        }
-    };
-    let idx_text: Vec<String> = idx.iter().map(ToString::to_string).collect();
-    let etag = format!(
-        "{}-{node:?}-{}-{}",
-        m.hash,
-        codec.name(),
-        idx_text.join(".")
-    );
-    chunk_response(headers, body, etag, m)
 }
 
 /// A parsed key of a per-array view ([`ArrayKey`] for `zarr`, [`OmeKey`] for `ome-zarr`)
@@ -276,18 +280,6 @@ pub trait Served: KeyKind + Send {
         headers: &HeaderMap,
         version: Version,
     ) -> impl Future<Output = Result<Response>> + Send;
-}
-
-impl Served for ArrayKey {
-    async fn serve(
-        self,
-        state: &AppState,
-        open: &OpenArray,
-        headers: &HeaderMap,
-        version: Version,
-    ) -> Result<Response> {
-        serve_key(state, open, self, headers, version).await
-    }
 }
 
 /// `GET /v1/arrays/{name}/zarr/{*key}` (`K` = [`ArrayKey`]) and `/ome-zarr/{*key}`

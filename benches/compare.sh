@@ -269,6 +269,19 @@ rec rss_hwm_kib "$(awk '/^VmHWM/ {print $2}' "/proc/$SPID/status")"
 rec rss_now_kib "$(awk '/^VmRSS/ {print $2}' "/proc/$SPID/status")"
 stop "$SPID"
 
+# ---------------------------------------------------------------- 6b. cold overload
+# Every request a miss (cache far smaller than the data), one compute thread, c=256 with
+# the default --compute-queue (256 per thread): the excess must be shed as 503 +
+# Retry-After at once, with bounded latency, no transport error and bounded memory.
+log "cold overload: --cache-size 16MiB --compute-threads 1, c=256 for ${DUR}s"
+OPORT=$(free_port)
+start_arrayd 0 "$OPORT" --cache-size 16MiB --compute-threads 1
+put "$OPORT" cold '{"type":"zarr","file_name":"test.zarr","dataset":"blosc"}'
+WRK_LABEL="arrayd_overload c=256" timeout $(( DUR + 60 )) taskset -c 1 wrk -t1 -c256 -d"${DUR}s" --timeout 30s \
+  -s benches/wrk_overload.lua "http://127.0.0.1:$OPORT" -- "$ROOT/arrayd_cold.paths" | grep '^RESULT' | tee -a "$RES/wrk.txt" >&2
+rec overload_rss_hwm_kib "$(awk '/^VmHWM/ {print $2}' "/proc/$SPID/status")"
+stop "$SPID"
+
 # ---------------------------------------------------------------- 7. kernels
 if [ "$KERNELS" = 1 ]; then
   log "kernels: cargo bench --bench eval (6 benchmarks)"

@@ -147,6 +147,22 @@ if p99 is None:
 else:
     row("p99 latency in that run", f"{p99:.1f} ms", "—", "—", "≤ 50 ms", yes(p99 <= 50))
 
+# 6b. cold overload: shed as 503 + Retry-After, bounded latency and memory
+ov = (wrk.get("arrayd_overload c=256") or [None])[0]
+ohwm = med("overload_rss_hwm_kib")
+if ov is None:
+    row("cold overload (c=256, every request a miss)", NM, "", "", "503 + Retry-After, bounded", "")
+else:
+    total = max(ov["requests"], 1)
+    bounded = ov["other"] == 0 and ov["errors"] == 0 and ov["max_ms"] <= 30_000
+    row("cold overload: c=256 random 128³ ROIs, every request a miss, `--compute-threads 1` "
+        f"(one run, {ov['rps']:.0f} req/s)",
+        f"{ov['ok']} ok, {ov['shed']} shed as 503 + Retry-After ({100 * ov['shed'] / total:.0f}%), "
+        f"{ov['other']} other, {ov['errors']} transport errors; p50 {ov['p50_ms']:.1f} ms, "
+        f"p99 {ov['p99_ms']:.1f} ms, max {ov['max_ms']:.0f} ms; VmHWM {ohwm / 1024 if ohwm else 0:.0f} MiB",
+        "queueing without bound (the issue's failure mode)", "—",
+        "503 + Retry-After, no unbounded queue (max ≤ --compute-wait 30 s)", yes(bounded))
+
 # 7. kernels
 kernels = [("binarize", "binarize (2 groups)", 1e9, 262144),
            ("resampled_order1_down2", "resampled, order 1, 2x down", 100e6, 48 ** 3),

@@ -19,6 +19,10 @@ for arr in ("blosc", "raw"):
     write(f"nginx_{arr}", "/test.zarr/" + arr + "/{}.{}.{}")
     write(f"arrayd_{arr}", "/v1/zarr2/" + arr + "/{}.{}.{}")
 write("arrayd_computed", "/v1/arrays/computed/zarr/c/{}/{}/{}")
+# 128^3 ROIs on the 64^3 chunk grid of a 512^3 array: 7^3 of them, each 8 chunks
+with open(f"{root}/arrayd_cold.paths", "w") as f:
+    f.writelines(f"/v1/arrays/cold/roi?offset={z * 64},{y * 64},{x * 64}&shape=128,128,128&format=raw\n"
+                 for z, y, x in itertools.product(range(7), repeat=3))
 single = {
     "nginx_one": "/test.zarr/raw/0.0.0",
     "arrayd_roi": "/v1/arrays/raw/roi?offset=0,0,0&shape=64,64,64&format=raw",

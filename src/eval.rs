@@ -82,7 +82,9 @@ pub enum EvalError {
     #[error(transparent)]
     Limit(#[from] crate::limits::Exceeded),
     /// The compute pool stayed saturated.
-    #[error("the server is busy evaluating other requests; retry shortly")]
+    #[error(
+        "the server is busy evaluating other requests (--compute-queue jobs are waiting, or none got a slot within --compute-wait); retry shortly"
+    )]
     Overloaded,
     /// A bug or invariant violation.
     #[error("internal error: {0}")]

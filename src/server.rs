@@ -15,7 +15,6 @@ use tower_http::trace::TraceLayer;
 
 use crate::array::resolve::ResolveEnv;
 use crate::cache::ChunkCache;
-use crate::compute::Compute;
 use crate::dvid::DvidPool;
 use crate::error::Error;
 use crate::eval::ReadCtx;
@@ -179,7 +178,7 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
     let jobs = settings.compute_jobs();
     let ctx = ReadCtx {
         cache: cache.clone(),
-        compute: Compute::new(jobs, Duration::from_secs(30)),
+        compute: settings.compute(),
         metrics: metrics.clone(),
         fanout: jobs * 2,
         limits: settings.limits(),

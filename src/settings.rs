@@ -81,6 +81,13 @@ pub struct Settings {
     /// Concurrent decode/compute jobs (default: the number of cores).
     #[arg(long, env = "ARRAYD_COMPUTE_THREADS")]
     pub compute_threads: Option<usize>,
+    /// Compute jobs that may wait for a slot (default: 256 per compute thread); one more
+    /// is answered 503 + `Retry-After` at once.
+    #[arg(long, env = "ARRAYD_COMPUTE_QUEUE")]
+    pub compute_queue: Option<usize>,
+    /// Seconds a compute job may wait for a slot before its request is answered 503.
+    #[arg(long, env = "ARRAYD_COMPUTE_WAIT", default_value_t = 30)]
+    pub compute_wait: u64,
     /// Neuroglancer client the `/neuroglancer` links open.
     #[arg(
         long,
@@ -174,6 +181,17 @@ impl Settings {
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
             })
             .max(1)
+    }
+
+    /// The bounded compute pool these settings describe.
+    #[must_use]
+    pub fn compute(&self) -> crate::compute::Compute {
+        let jobs = self.compute_jobs();
+        crate::compute::Compute::new(
+            jobs,
+            std::time::Duration::from_secs(self.compute_wait.max(1)),
+            self.compute_queue.unwrap_or(jobs * 256),
+        )
     }
 }
 

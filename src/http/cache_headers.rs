@@ -2,19 +2,18 @@
 //! `If-None-Match` → 304, a single `Range` → 206 (or 416), `Cache-Control`
 //! (`spec/api.md`, "Common behaviour").
 
+use crate::array::Freshness;
+use crate::error::Error;
+use crate::http::payload::Payload;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use bytes::Bytes;
-
-use crate::array::Freshness;
-use crate::error::Error;
 
 /// A cacheable representation.
 #[derive(Debug, Clone)]
 pub struct Cacheable {
     /// The full body.
-    pub body: Bytes,
+    pub body: Payload,
     /// Its media type.
     pub content_type: &'static str,
     /// Opaque validator (without quotes); strong.
@@ -144,8 +143,8 @@ pub fn respond(request: &HeaderMap, rep: Cacheable) -> Result<Response, Error> {
                 header::CONTENT_RANGE,
                 header_value(&format!("bytes {start}-{end}/{}", rep.body.len())),
             )
-            .body(Body::from(rep.body.slice(start..=end))),
-        None => builder.status(StatusCode::OK).body(Body::from(rep.body)),
+            .body(rep.body.slice(start, end).into_body()),
+        None => builder.status(StatusCode::OK).body(rep.body.into_body()),
     };
     resp.map_err(|e| Error::Internal(e.to_string()))
 }
@@ -153,6 +152,7 @@ pub fn respond(request: &HeaderMap, rep: Cacheable) -> Result<Response, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[test]
     fn ranges() {
@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn not_modified_and_partial() {
         let rep = Cacheable {
-            body: Bytes::from_static(b"0123456789"),
+            body: Bytes::from_static(b"0123456789").into(),
             content_type: "application/octet-stream",
             etag: "abc".into(),
             cache_control: revalidate(),

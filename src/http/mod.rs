@@ -6,4 +6,5 @@ pub mod cache_headers;
 pub mod extract;
 pub mod layers;
 pub mod listener;
+pub mod payload;
 pub mod roi_query;

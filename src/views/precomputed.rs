@@ -77,7 +77,7 @@ pub async fn get_info(
     respond(
         &headers,
         Cacheable {
-            body: Bytes::from(body),
+            body: Bytes::from(body).into(),
             content_type: "application/json",
             etag: format!("{}-info", m.hash),
             cache_control: for_array(m.freshness),
@@ -177,7 +177,7 @@ pub async fn get_chunk(
     respond(
         &headers,
         Cacheable {
-            body,
+            body: body.into(),
             content_type: "application/octet-stream",
             etag: format!("{}-{level}-{name}", m.hash),
             cache_control: for_array(m.freshness),

@@ -9,17 +9,20 @@ use serde_json::json;
 
 use crate::array::ConfigHash;
 use crate::encode::npy;
+use crate::encode::raw::shared_le_bytes;
 use crate::error::{Error, Result};
 use crate::eval::{check_aligned, read_roi_shared};
 use crate::http::cache_headers::{Cacheable, not_modified, respond, revalidate};
 use crate::http::extract::{ArrayName, OpenArray};
+use crate::http::payload::Payload;
 use crate::http::roi_query::{Format, RoiQuery};
 use crate::limits::volume_bytes;
 use crate::server::AppState;
 use crate::volume::Fill;
 
-/// Largest response encoded on the async runtime itself (larger ones go to the pool).
-const INLINE_ENCODE_BYTES: u128 = 4 << 20;
+/// Largest volume copied into a body on the async runtime itself (larger ones go to the
+/// pool); contiguous volumes are not copied at all.
+const INLINE_COPY_BYTES: u128 = 4 << 20;
 
 /// `GET /v1/arrays/{name}/roi`
 ///
@@ -56,20 +59,21 @@ pub async fn roi(
     if let Some(resp) = not_modified(&headers, &etag, &revalidate()) {
         return Ok(resp);
     }
-    // The volume and its encoding can both be alive: reserve twice, keep one while sending.
-    let mut reservation = state.budget.reserve(bytes.saturating_mul(2)).await?;
+    let reservation = state.budget.reserve(bytes).await?;
     let volume = read_roi_shared(&state.ctx, &array, &roi, fill.as_ref()).await?;
-    let encode = move || match format {
-        Format::Npy => npy::encode(&volume),
-        Format::Raw => volume.to_le_bytes(),
+    let data = match shared_le_bytes(&volume) {
+        Some(data) => data,
+        // Not contiguous (or a big-endian host): one copy, off the runtime when large.
+        None if bytes <= INLINE_COPY_BYTES => Bytes::from(volume.to_le_bytes()),
+        None => {
+            let _copy = state.budget.reserve(bytes).await?;
+            Bytes::from(state.ctx.compute(move || Ok(volume.to_le_bytes())).await?)
+        }
     };
-    // Small bodies are a memcpy: encode in place; large ones on the blocking pool.
-    let body = if bytes <= INLINE_ENCODE_BYTES {
-        encode()
-    } else {
-        state.ctx.compute(move || Ok(encode())).await?
+    let body = match format {
+        Format::Npy => Payload::new(vec![Bytes::from(npy::header(m.dtype, &shape)), data]),
+        Format::Raw => data.into(),
     };
-    reservation.shrink_to(bytes);
     let content_type = match format {
         Format::Npy => "application/x-npy",
         Format::Raw => "application/octet-stream",
@@ -77,7 +81,7 @@ pub async fn roi(
     let mut resp = respond(
         &headers,
         Cacheable {
-            body: Bytes::from(body),
+            body,
             content_type,
             etag,
             cache_control: revalidate(),

@@ -71,7 +71,7 @@ impl Served for OmeKey {
         respond(
             headers,
             Cacheable {
-                body: Bytes::from(doc.to_string()),
+                body: Bytes::from(doc.to_string()).into(),
                 content_type: "application/json",
                 etag: format!("{}-ome-{tag}", m.hash),
                 cache_control: for_array(m.freshness),
@@ -177,7 +177,7 @@ async fn serve_group(
     respond(
         headers,
         Cacheable {
-            body,
+            body: body.into(),
             content_type: "application/json",
             etag,
             cache_control: revalidate(),

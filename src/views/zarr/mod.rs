@@ -167,7 +167,7 @@ fn chunk_response(
     let mut resp = respond(
         headers,
         Cacheable {
-            body,
+            body: body.into(),
             content_type: "application/octet-stream",
             etag,
             cache_control: for_array(m.freshness),
@@ -206,7 +206,7 @@ impl Served for ArrayKey {
             respond(
                 headers,
                 Cacheable {
-                    body: Bytes::from(value.to_string()),
+                    body: Bytes::from(value.to_string()).into(),
                     content_type: "application/json",
                     etag: format!("{}-{}-{tag}", m.hash, version.tag()),
                     cache_control: for_array(m.freshness),

@@ -49,7 +49,7 @@ pub fn ctx() -> ReadCtx {
     let metrics = Arc::new(Metrics::new());
     ReadCtx {
         cache: ChunkCache::new(512 << 20, metrics.clone()),
-        compute: Compute::new(2, Duration::from_secs(30)),
+        compute: Compute::new(2, Duration::from_secs(30), 128),
         metrics,
         fanout: 4,
         limits: Settings::defaults().limits(),

@@ -277,8 +277,7 @@ log "cold overload: --cache-size 16MiB --compute-threads 1, c=256 for ${DUR}s"
 OPORT=$(free_port)
 start_arrayd 0 "$OPORT" --cache-size 16MiB --compute-threads 1
 put "$OPORT" cold '{"type":"zarr","file_name":"test.zarr","dataset":"blosc"}'
-WRK_LABEL="arrayd_overload c=256" timeout $(( DUR + 60 )) taskset -c 1 wrk -t1 -c256 -d"${DUR}s" --timeout 30s \
-  -s benches/wrk_overload.lua "http://127.0.0.1:$OPORT" -- "$ROOT/arrayd_cold.paths" | grep '^RESULT' | tee -a "$RES/wrk.txt" >&2
+WRK_CLASSIFY=1 wrk_run arrayd_overload "$OPORT" arrayd_cold 256 "$DUR"
 rec overload_rss_hwm_kib "$(awk '/^VmHWM/ {print $2}' "/proc/$SPID/status")"
 stop "$SPID"
 

@@ -214,6 +214,26 @@ async fn file_names_stay_inside_the_data_root() {
 }
 
 #[tokio::test]
+async fn big_rois_are_sent_uncompressed() {
+    // Over 1 MiB, on-the-fly gzip costs more time than it saves bytes.
+    let s = TestServer::start_with(&golden_dir(), |_| {}).await;
+    s.register("raw", &raw()).await;
+    let big = "/v1/arrays/raw/roi?offset=0,0,0&shape=128,128,128&units=voxels&fill=0&format=raw";
+    let r = s
+        .client
+        .get(s.url(big))
+        .header("accept-encoding", "gzip, zstd")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("content-encoding").is_none());
+    let body = r.bytes().await.unwrap();
+    assert!(body.len() > 1 << 20, "{}", body.len());
+    assert_eq!(body, s.get(big).await.bytes().await.unwrap());
+}
+
+#[tokio::test]
 async fn roi_formats_units_and_errors() {
     let s = TestServer::start_with(&golden_dir(), |st| st.max_roi_bytes = 31_000).await;
     s.register("raw", &raw()).await;
@@ -364,7 +384,6 @@ async fn roi_formats_units_and_errors() {
         zstd::decode_all(&r.bytes().await.unwrap()[..]).unwrap(),
         plain.to_vec()
     );
-
     // ETag revalidation.
     let r = s.get("/v1/arrays/raw/roi?offset=0,0,0&shape=4,4,4").await;
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();

@@ -1,6 +1,8 @@
 //! Volume → bytes for each response format.
 
 pub mod compressed_segmentation;
+pub mod image;
 pub mod npy;
 pub mod precomputed;
+pub mod preview;
 pub mod zarr_chunk;

@@ -31,4 +31,5 @@ mod stored_levels;
 mod support;
 mod tiling;
 mod validation;
+mod viewer;
 mod zarr_views;

@@ -156,7 +156,34 @@ pub fn jpeg(v: &Volume, quality: u8) -> Result<Vec<u8>, String> {
     jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100))
         .encode(&data, side(p.width)?, side(p.height)?, color)
         .map_err(|e| e.to_string())?;
-    Ok(out)
+    Ok(tables_first(&out))
+}
+
+/// The JPEG with its quantization tables (DQT) moved before the frame header (SOF).
+/// `jpeg-encoder` writes SOF first, which the standard allows, but the decoder in
+/// neuroglancer's web client (pdf.js's) looks the tables up when it reads the SOF and
+/// fails on every chunk ("Cannot read properties of undefined"). Found in Chromium.
+fn tables_first(jpeg: &[u8]) -> Vec<u8> {
+    let mut segments: Vec<&[u8]> = Vec::new();
+    let mut at = 2;
+    while at + 4 <= jpeg.len() && jpeg[at] == 0xFF && jpeg[at + 1] != 0xDA {
+        let len = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+        let end = (at + 2 + len).min(jpeg.len());
+        segments.push(&jpeg[at..end]);
+        at = end;
+    }
+    let (dqt, rest): (Vec<&[u8]>, Vec<&[u8]>) = segments.iter().partition(|s| s[1] == 0xDB);
+    let mut out = Vec::with_capacity(jpeg.len());
+    out.extend_from_slice(&jpeg[..2.min(jpeg.len())]);
+    // APP segments stay first, then the tables, then the rest in their order.
+    let (app, rest): (Vec<&[u8]>, Vec<&[u8]>) = rest
+        .into_iter()
+        .partition(|s| (0xE0..=0xEF).contains(&s[1]));
+    for s in app.into_iter().chain(dqt).chain(rest) {
+        out.extend_from_slice(s);
+    }
+    out.extend_from_slice(&jpeg[at..]);
+    out
 }
 
 /// Lossless PNG of a uint8 or uint16 chunk (any channel count from 1 to 4).
@@ -223,6 +250,18 @@ mod tests {
         // Pixel (x=1, row y=2 of z=1) is row 5: channels 0 and 1 side by side.
         let at = (5 * 4 + 1) * 2;
         assert_eq!(&d[at..at + 2], &[12 + 8 + 1, 100 + 12 + 8 + 1]);
+    }
+
+    #[test]
+    fn jpeg_tables_come_before_the_frame() {
+        let a = Array::from_shape_fn(IxDyn(&[2, 8, 16]), |i| {
+            u8::try_from(i[1] * 16 + i[2]).unwrap()
+        });
+        let bytes = jpeg(&Volume::from(a), 85).unwrap();
+        let find = |m: u8| bytes.windows(2).position(|w| w == [0xFF, m]).unwrap();
+        assert!(find(0xE0) < find(0xDB) && find(0xDB) < find(0xC0) && find(0xC0) < find(0xDA));
+        assert_eq!(&bytes[..2], &[0xFF, 0xD8]);
+        assert_eq!(&bytes[bytes.len() - 2..], &[0xFF, 0xD9]);
     }
 
     #[test]

@@ -43,7 +43,7 @@ import clients as c  # noqa: E402  (shared reporting, HTTP, server and browser h
 
 ROOT = c.ROOT
 LAYERS = ["demo-raw-jpeg", "demo-labels", "demo-foreground"]
-JPEG_MEAN_TOLERANCE = 3.0     # mean |jpeg - raw| per voxel at quality 85
+JPEG_MEAN_TOLERANCE = 6.0     # mean |jpeg - raw| per voxel at quality 85 (the demo EM has ±15 noise)
 JPEG_MAX_TOLERANCE = 96       # worst single voxel
 
 
@@ -294,8 +294,10 @@ def bridge_checks(srv, out_dir, timeout):
         return
     b = box[0]
     ng = b.ng
-    for name, kind, tol in [("demo-raw-jpeg", "image", JPEG_MEAN_TOLERANCE), ("demo-raw-png", "image", 0),
-                            ("demo-labels", "segmentation", 0)]:
+    # jpeg: neuroglancer's decoder (pdf.js) once failed on every chunk here (tables after the
+    # frame header); both the decoded voxels and the drawn picture are checked.
+    for name, kind, tol in [("demo-raw-png", "image", 0), ("demo-labels", "segmentation", 0),
+                            ("demo-raw-jpeg", "image", JPEG_MEAN_TOLERANCE)]:
         def read(name=name, kind=kind, tol=tol):
             info = c.get_json(f"{srv.base}/v1/arrays/{name}/precomputed/info")
             s0 = info["scales"][0]
@@ -310,7 +312,14 @@ def bridge_checks(srv, out_dir, timeout):
                 s.dimensions = ng.CoordinateSpace(names=["x", "y", "z"], units="nm", scales=s0["resolution"])
                 s.layers[name] = ng.SegmentationLayer(source=src) if kind == "segmentation" else ng.ImageLayer(source=src)
                 s.position = [o + n / 2 for o, n in zip(s0["voxel_offset"], s0["size"])]
-            vi = b.viewer.volume_info(name).result(timeout=timeout)
+            for attempt in range(5):   # the layer may not be attached in the page yet
+                try:
+                    vi = b.viewer.volume_info(name).result(timeout=timeout)
+                    break
+                except Exception:  # noqa: BLE001
+                    if attempt == 4:
+                        raise
+                    time.sleep(2)
             lo, hi, cs = (np.array(x, dtype=np.int64) for x in (vi.lower_bound, vi.upper_bound, vi.chunk_shape))
             grid = [-(-int(n) // int(k)) for n, k in zip(hi - lo, cs)]
             got = np.zeros([int(v) for v in hi - lo], dtype=np.dtype(vi.data_type))
@@ -327,7 +336,43 @@ def bridge_checks(srv, out_dir, timeout):
             assert err.max() == 0, f"{int((err > 0).sum())} voxels differ"
             return f"{int(np.prod(grid))} chunks decoded by neuroglancer, exact"
         c.check(f"bridge.read[{name}]", read, timeout=timeout * 3)
+    c.check("bridge.render[demo-raw-jpeg]", render_check, b, srv, out_dir, timeout, timeout=timeout * 4)
     b.close()
+
+
+def render_check(b, srv, out_dir, timeout):
+    """neuroglancer draws the jpeg layer as it draws the raw one (same view, one voxel per
+    pixel, grey 0..255); a view one z-slab away is the control that the compare can fail."""
+    ng = b.ng
+    s0 = c.get_json(f"{srv.base}/v1/arrays/demo-raw/precomputed/info")["scales"][0]
+    centre = [o + n / 2 for o, n in zip(s0["voxel_offset"], s0["size"])]
+
+    def shot(name, dz):
+        with b.viewer.txn() as s:
+            s.layers.clear()
+            s.dimensions = ng.CoordinateSpace(names=["x", "y", "z"], units="nm", scales=s0["resolution"])
+            s.layers[name] = ng.ImageLayer(source=f"precomputed://{srv.base}/v1/arrays/{name}/precomputed",
+                                           shader_controls={"normalized": {"range": [0, 255]}})
+            s.position = [centre[0], centre[1], centre[2] + dz]
+            s.layout = "xy"
+            s.cross_section_scale = 1
+            s.show_axis_lines = False
+            s.show_scale_bar = False
+        box = {}
+        t = threading.Thread(target=lambda: box.update(png=b.viewer.screenshot(size=(256, 256)).screenshot.image),
+                             daemon=True)
+        t.start()
+        t.join(timeout)
+        assert "png" in box, f"no screenshot of {name} within {timeout:.0f}s"
+        from PIL import Image
+        return np.asarray(Image.open(io.BytesIO(box["png"])).convert("L")).astype(np.int16)
+
+    raw, jpeg, other = shot("demo-raw", 0), shot("demo-raw-jpeg", 0), shot("demo-raw", 8)
+    d, control = float(np.abs(raw - jpeg).mean()), float(np.abs(raw - other).mean())
+    assert raw.std() > 10, f"the raw view is flat (std {raw.std():.1f}): nothing was drawn"
+    assert d < JPEG_MEAN_TOLERANCE, f"jpeg drawn by neuroglancer differs from raw by {d:.2f} per pixel"
+    assert control > 2 * d, f"control: a view 8 slices away differs by only {control:.2f} (jpeg {d:.2f})"
+    return f"jpeg vs raw as neuroglancer drew them: {d:.2f} per pixel (control, 8 z-slices away: {control:.2f})"
 
 
 def main():

@@ -32,4 +32,5 @@ mod support;
 mod tiling;
 mod validation;
 mod viewer;
+mod viewer_pages;
 mod zarr_views;

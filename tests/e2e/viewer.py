@@ -245,6 +245,28 @@ def combined_check(cdp, srv, timeout):
     return f"first rendered frame after {first:.2f}s; {path.relative_to(ROOT)} {lit:.0%} lit"
 
 
+def channels_check(cdp, srv, timeout):
+    """A two-channel binarize drawn one colour per channel: `corner` (two cells, red) and
+    `cells` (every cell, green). Reading channel 0 as channel 1 would paint every cell
+    red+green (yellow); drawn right, most cells are green alone."""
+    srv.put("demo-two-channels", {"type": "binarize", "source_array_config": "demo-labels",
+                                  "groupings": [["corner", [10102, 10103]], ["cells", []]]})
+
+    async def go():
+        await cdp.goto(f"{srv.base}/v1/neuroglancer?layers=demo-two-channels", 1366, 768)
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            _, im = await cdp.screenshot("channels.png")
+            px = im[60:380, 110:420].astype(int)   # the top-left (xy) panel
+            green = float(((px[..., 1] > px[..., 0] + 60)).mean())
+            yellow = float(((px[..., 0] > 200) & (px[..., 1] > 200)).mean())
+            if green > 0.3:
+                return f"green-only (cells) {green:.0%}, red+green {yellow:.0%} of the xy panel"
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"cells are not drawn in the second channel's colour: green {green:.0%}, yellow {yellow:.0%}")
+    return cdp.run(go(), timeout + 30)
+
+
 def page_chunks_check(cdp, srv):
     """Chunks of every layer fetched from the viewer page and decoded there."""
     chunk = "s0/30-94_50-114_50-114"   # x,y,z: the first chunk, at the demo voxel_offset
@@ -405,6 +427,7 @@ def main():
             c.check("index", index_check, cdp, srv, timeout=180)
             if c.check("combined", combined_check, cdp, srv, a.timeout, timeout=a.timeout + 90):
                 c.check("combined.page chunks", page_chunks_check, cdp, srv, timeout=180)
+            c.check("combined.channels", channels_check, cdp, srv, a.timeout, timeout=a.timeout + 60)
             cdp.close()
         bridge_checks(srv, out_dir, a.timeout)
     except Exception as e:  # noqa: BLE001 - a harness error is a failure line

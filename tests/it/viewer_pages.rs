@@ -34,17 +34,19 @@ async fn combined_state_fits_every_layer() {
         layers[0]["source"],
         format!("precomputed://{}/v1/arrays/raw/precomputed", s.base)
     );
-    // binarize: one colour per named channel, the channel axis a shader channel.
+    // binarize: one colour per named channel.
     let shader = layers[2]["shader"].as_str().unwrap();
     assert!(
         shader.contains("#uicontrol vec3 mito color")
             && shader.contains("#uicontrol vec3 er color"),
         "{shader}"
     );
+    // The channel axis stays neuroglancer's channel dimension (c^): a plain source URL.
     assert_eq!(
-        layers[2]["source"]["transform"]["outputDimensions"]["c'"],
-        json!([1, ""])
+        layers[2]["source"],
+        format!("precomputed://{}/v1/arrays/fg/precomputed", s.base)
     );
+    assert!(shader.contains("getDataValue(1)"), "{shader}");
     assert_eq!(layers[3]["opacity"], 0.3);
     assert_eq!(
         layers[4]["shaderControls"]["normalized"]["range"],

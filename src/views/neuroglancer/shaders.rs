@@ -32,8 +32,6 @@ pub struct Shading {
     pub controls: Value,
     /// The layer's `opacity`, `None` for the default.
     pub opacity: Option<f64>,
-    /// Whether the channel axis is a shader channel (`c'`) rather than a slider.
-    pub channels: bool,
 }
 
 /// GLSL identifiers for channel names: non-alphanumerics become `_`, a leading digit
@@ -80,7 +78,6 @@ fn channel_colors(names: &[String]) -> Shading {
         shader: Some(glsl),
         controls: Value::Null,
         opacity: None,
-        channels: true,
     }
 }
 
@@ -91,7 +88,6 @@ pub fn shading(m: &Metadata, levels: &Levels) -> Shading {
         shader: None,
         controls: Value::Null,
         opacity: None,
-        channels: false,
     };
     let names: Option<Vec<String>> = m
         .attrs
@@ -112,7 +108,6 @@ pub fn shading(m: &Metadata, levels: &Levels) -> Shading {
                 "void main() {\n  emitRGB(vec3(toNormalized(getDataValue(0)), toNormalized(getDataValue(1)), toNormalized(getDataValue(2))));\n}\n"
                     .into(),
             ),
-            channels: true,
             ..default
         },
         ("intensities", ..) => Shading {
@@ -153,6 +148,5 @@ mod tests {
             glsl.contains("getDataValue(1)") && glsl.contains("* b;"),
             "{glsl}"
         );
-        assert!(s.channels);
     }
 }

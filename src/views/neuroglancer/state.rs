@@ -51,15 +51,10 @@ fn layer(base: &str, l: &Layer<'_>) -> Value {
     if l.levels.segmentation {
         return json!({"type": "segmentation", "source": url, "name": l.name});
     }
+    // A precomputed source's channel axis is `c^`, a channel dimension the shader reads
+    // with getDataValue(i) (a `c'` rename would make it a per-layer position instead).
     let s = shading(l.meta, l.levels);
-    let source = if s.channels {
-        let mut out = dimensions(xyz(l.levels.levels[0].resolution));
-        out["c'"] = json!([1, ""]);
-        json!({"url": url, "transform": {"outputDimensions": out}})
-    } else {
-        json!(url)
-    };
-    let mut obj = json!({"type": "image", "source": source, "name": l.name});
+    let mut obj = json!({"type": "image", "source": url, "name": l.name});
     if let Some(shader) = s.shader {
         obj["shader"] = json!(shader);
     }

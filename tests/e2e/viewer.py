@@ -14,7 +14,8 @@ on a loopback port and checks, in Debian's chromium driven over the DevTools pro
   time from navigation to the first frame with data in the panels, screenshot
   `combined.png`, and chunks of each layer fetched from that page (cross-origin rules of
   the page apply) and compared with the raw chunks: jpeg decoded by the browser within a
-  tolerance, png exactly;
+  tolerance, png exactly; a two-channel binarize drawn one colour per channel
+  (`channels.png`);
 - neuroglancer's own decoding: the python bridge's volume read-back (as in clients.py) of
   the jpeg, png and label layers, compared with the ROI endpoint (jpeg within a tolerance);
 - bytes per 64^3 chunk of the demo EM: raw, gzip (Content-Encoding), jpeg q85 and png.

@@ -180,7 +180,8 @@ pub fn generate(dir: &Path) -> Result<(), String> {
     std::fs::rename(&tmp, &target).map_err(|e| e.to_string())
 }
 
-/// The demo configs: name and config.
+/// The demo configs: name and config (`demo-raw-jpeg` is `demo-raw` served as JPEG
+/// chunks in the precomputed view).
 #[must_use]
 pub fn configs() -> Vec<(&'static str, Value)> {
     let file = format!("{DEMO_PREFIX}em.zarr");
@@ -191,7 +192,12 @@ pub fn configs() -> Vec<(&'static str, Value)> {
         ),
         (
             "demo-labels",
-            json!({"type": "zarr", "file_name": file, "dataset": "labels"}),
+            json!({"type": "zarr", "file_name": file, "dataset": "labels",
+                   "segment_names": {"10102": "corner cell", "10103": "its x neighbour"}}),
+        ),
+        (
+            "demo-raw-jpeg",
+            json!({"type": "zarr", "file_name": file, "dataset": "raw", "encoding": "jpeg", "jpeg_quality": 85}),
         ),
         (
             "demo-raw-norm",

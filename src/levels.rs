@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::array::cast::{Cast, served_dtype};
 use crate::array::downsample::{Downsample, Reduce, pad3};
+use crate::array::view::ViewOptions;
 use crate::array::{ArrayRef, Metadata};
 use crate::dtype::{DType, Kind};
 use crate::geometry::{Box3, Coord, Roi};
@@ -86,6 +87,8 @@ pub struct Levels {
     pub segmentation: bool,
     /// Channels, `None` without a `c` axis.
     pub num_channels: Option<usize>,
+    /// How the config asks for the array to be shown (encoding, segment names).
+    pub view: ViewOptions,
     /// Leading one-voxel axes added to reach three (3 − spatial dims).
     pad: usize,
 }
@@ -204,6 +207,7 @@ impl Levels {
             served,
             segmentation,
             num_channels: m.num_channels,
+            view: ViewOptions::default(),
             pad: 3 - m.dims().min(3),
         }
     }

@@ -71,7 +71,8 @@ macro_rules! routes {
 #[must_use]
 pub fn routes() -> Vec<RouteDef> {
     use views::zarr::{ArrayKey, OmeKey};
-    use views::{arrays, health, index, metrics, neuroglancer, precomputed, roi, zarr};
+    use views::{arrays, health, index, local_viewer, metrics, neuroglancer, precomputed};
+    use views::{preview, roi, segments, zarr};
     routes! {
         GET "/" => index::index;
         GET "/healthz" => health::healthz;
@@ -83,8 +84,13 @@ pub fn routes() -> Vec<RouteDef> {
         DELETE "/v1/arrays/{name}" => arrays::delete;
         GET "/v1/arrays/{name}/roi" => roi::roi;
         GET "/v1/arrays/{name}/precomputed/info" => precomputed::get_info;
+        GET "/v1/arrays/{name}/precomputed/segment_properties/info" => segments::get_info;
         GET "/v1/arrays/{name}/precomputed/{key}/{chunk}" => precomputed::get_chunk;
         GET "/v1/arrays/{name}/neuroglancer" => neuroglancer::neuroglancer;
+        GET "/v1/arrays/{name}/preview.png" => preview::preview;
+        GET "/v1/neuroglancer" => neuroglancer::combined;
+        GET "/neuroglancer/" => local_viewer::serve;
+        GET "/neuroglancer/{*path}" => local_viewer::serve;
         GET "/v1/arrays/{name}/zarr/{*key}" => zarr::array_view::<ArrayKey, true>;
         GET "/v1/arrays/{name}/zarr2/{*key}" => zarr::array_view::<ArrayKey, false>;
         GET "/v1/arrays/{name}/ome-zarr/{*key}" => zarr::array_view::<OmeKey, true>;

@@ -95,6 +95,16 @@ pub struct Settings {
         default_value = "https://neuroglancer-demo.appspot.com"
     )]
     pub neuroglancer_url: String,
+    /// A local neuroglancer client (a directory with its `index.html`, e.g. the
+    /// `neuroglancer/static` directory of the neuroglancer Python wheel), served at
+    /// `/neuroglancer/`; every viewer link then opens it instead of `--neuroglancer-url`.
+    #[arg(long, env = "ARRAYD_NEUROGLANCER_DIR")]
+    pub neuroglancer_dir: Option<PathBuf>,
+    /// Precomputed encoding of image arrays whose config sets no `"encoding"` (applied
+    /// only where the array can take it: jpeg to uint8 with 1 or 3 channels, png to
+    /// uint8/uint16 with 1 to 4 channels; others stay raw).
+    #[arg(long, env = "ARRAYD_IMAGE_ENCODING", value_enum, default_value = "raw")]
+    pub image_encoding: crate::encode::image::ChunkEncoding,
     /// The server's public base URL for links (default: from the request's Host).
     #[arg(long, env = "ARRAYD_PUBLIC_URL")]
     pub public_url: Option<String>,

@@ -5,6 +5,8 @@
 #   3. cargo test: every Rust test
 #   4. tests/e2e/clients.py against target/debug/arrayd, as cargo test built it (real clients:
 #      tensorstore, cloud-volume, zarr-python, neuroglancer in headless Chromium)
+#   4a. tests/e2e/viewer.py: the index page and the combined neuroglancer view in headless
+#       Chromium (jpeg/png chunks, thumbnails, screenshots index.png and combined.png)
 #   4b. tests/cluster/cluster.py: PostgreSQL + three replicas + nginx (the shared registry)
 #   4c. kubernetes-validate --strict on docker/k8s/*.yaml
 #   5. schemathesis against openapi/openapi.yaml and a demo server (target/debug/arrayd)
@@ -112,6 +114,10 @@ if [ -x target/debug/arrayd ] || cargo build; then
   record "cargo build" ok $((SECONDS - t))
   t=$SECONDS
   py_suite "e2e clients" 2700 tests/e2e/clients.py "$OUT/clients.log"
+  # 4a. what people see: the index page, the combined view from the local client
+  #     (--neuroglancer-dir), jpeg/png chunks decoded in Chromium; screenshots in $OUT
+  t=$SECONDS
+  py_suite "e2e viewer" 1200 tests/e2e/viewer.py "$OUT/viewer.log"
 else
   FAILED=$((FAILED + 1))
   record "cargo build" FAILED $((SECONDS - t)) "e2e clients not run"

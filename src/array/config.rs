@@ -40,6 +40,8 @@ pub struct NodeOptions {
     pub chunk_shape: Option<Vec<i64>>,
     /// Caches this node's chunks when it is read inside a chain.
     pub cache: bool,
+    /// How the registered array is shown (top node only).
+    pub view: super::view::ViewOptions,
 }
 
 /// A parsed node.
@@ -272,6 +274,7 @@ fn take_options(
             "must be true or false",
         )),
     }
+    options.view = super::view::take(obj, path, problems);
     options
 }
 

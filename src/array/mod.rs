@@ -65,6 +65,7 @@ pub mod ones;
 pub mod resampled;
 pub mod resolve;
 pub mod sum;
+pub mod view;
 pub mod zarr;
 
 /// A shared handle to an opened array.

@@ -1,8 +1,9 @@
 //! Chunks of the neuroglancer precomputed view (`spec/neuroglancer.md`): `raw` is C
 //! order `[c, z, y, x]` (x fastest, channel slowest), little-endian;
-//! `compressed_segmentation` is the same order, encoded in 8³ blocks.
+//! `compressed_segmentation` is the same order, encoded in 8³ blocks; `jpeg` and `png`
+//! are pictures of the chunk ([`crate::encode::image`]).
 
-use crate::encode::compressed_segmentation;
+use crate::encode::{compressed_segmentation, image};
 use crate::eval::{Encoder, EvalError};
 use crate::volume::Volume;
 
@@ -21,6 +22,10 @@ pub enum PrecomputedChunk {
         /// Channels.
         channels: usize,
     },
+    /// JPEG at this quality (uint8, 1 or 3 channels).
+    Jpeg(u8),
+    /// Lossless PNG (uint8 or uint16, 1 to 4 channels).
+    Png,
 }
 
 impl Encoder for PrecomputedChunk {
@@ -28,12 +33,17 @@ impl Encoder for PrecomputedChunk {
         match self {
             PrecomputedChunk::Raw => "precomputed-raw",
             PrecomputedChunk::Cseg { .. } => "precomputed-cseg",
+            PrecomputedChunk::Jpeg(q) => image::jpeg_id(*q),
+            PrecomputedChunk::Png => "precomputed-png",
         }
     }
 
     fn encode(&self, v: &Volume) -> Result<Vec<u8>, EvalError> {
-        let &PrecomputedChunk::Cseg { size, channels } = self else {
-            return Ok(v.to_le_bytes());
+        let (size, channels) = match *self {
+            PrecomputedChunk::Raw => return Ok(v.to_le_bytes()),
+            PrecomputedChunk::Jpeg(q) => return image::jpeg(v, q).map_err(EvalError::Internal),
+            PrecomputedChunk::Png => return image::png(v).map_err(EvalError::Internal),
+            PrecomputedChunk::Cseg { size, channels } => (size, channels),
         };
         let [z, y, x] = size;
         let size = [x, y, z];

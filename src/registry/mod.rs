@@ -376,13 +376,19 @@ impl Registry {
         let node = config::parse(config)?;
         let lookup = SnapshotLookup { snap, target: name };
         let array = resolve(&node, "", &self.env, &lookup).await?;
+        let mut levels = Levels::build(&array);
+        let problems = node.options.view.check(&levels);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        levels.view = node.options.view.clone();
         let mut refs = Vec::new();
         collect_refs(&node, &mut refs);
         Ok(Entry {
             name: name.to_owned(),
             config: config.clone(),
             refs,
-            levels: Some(Arc::new(Levels::build(&array))),
+            levels: Some(Arc::new(levels)),
             state: Ok(array),
         })
     }

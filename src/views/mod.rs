@@ -3,11 +3,14 @@
 pub mod arrays;
 pub mod health;
 pub mod index;
+pub mod local_viewer;
 pub mod metrics;
 pub mod neuroglancer;
 pub mod ome;
 pub mod precomputed;
+pub mod preview;
 pub mod roi;
+pub mod segments;
 pub mod zarr;
 
 use axum::http::{HeaderMap, header};
@@ -46,6 +49,7 @@ pub fn links(base: &str, name: &str) -> Value {
         "roi": format!("{a}/roi"),
         "precomputed": format!("precomputed://{a}/precomputed"),
         "neuroglancer": format!("{a}/neuroglancer"),
+        "preview": format!("{a}/preview.png"),
         "zarr": format!("{a}/zarr/"),
         "zarr2": format!("{a}/zarr2/"),
         "ome_zarr": format!("{a}/ome-zarr/"),

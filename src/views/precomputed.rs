@@ -12,9 +12,10 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::dtype::DType;
+use crate::encode::image::ChunkEncoding;
 use crate::encode::precomputed::{CSEG_BLOCK, PrecomputedChunk};
 use crate::error::{Error, Result};
-use crate::eval::encoded_level_chunk;
+use crate::eval::{Encoder, encoded_level_chunk};
 use crate::geometry::Box3;
 use crate::http::cache_headers::{Cacheable, for_array, respond};
 use crate::http::extract::{OpenArray, segment};
@@ -30,9 +31,15 @@ fn uses_cseg(levels: &Levels) -> bool {
     levels.segmentation && matches!(levels.served, DType::U32 | DType::U64)
 }
 
-/// The `info` document.
+/// The encoding of an image array's chunks (`default`: `--image-encoding`).
 #[must_use]
-pub fn info(levels: &Levels) -> Value {
+pub fn image_encoding(levels: &Levels, default: ChunkEncoding) -> ChunkEncoding {
+    levels.view.encoding(levels, default)
+}
+
+/// The `info` document; image chunks in `enc`.
+#[must_use]
+pub fn info(levels: &Levels, enc: ChunkEncoding) -> Value {
     let m = levels.levels[0].array.meta();
     let cseg = uses_cseg(levels);
     let scales: Vec<Value> = levels
@@ -46,7 +53,7 @@ pub fn info(levels: &Levels) -> Value {
                 "resolution": xyz(l.resolution),
                 "voxel_offset": xyz(l.offset),
                 "chunk_sizes": [xyz(levels.chunk)],
-                "encoding": if cseg { "compressed_segmentation" } else { "raw" },
+                "encoding": if cseg { "compressed_segmentation" } else { enc.name() },
             });
             if cseg {
                 s["compressed_segmentation_block_size"] = json!(CSEG_BLOCK);
@@ -54,14 +61,18 @@ pub fn info(levels: &Levels) -> Value {
             s
         })
         .collect();
-    json!({
+    let mut doc = json!({
         "@type": "neuroglancer_multiscale_volume",
         "type": if levels.segmentation { "segmentation" } else { "image" },
         "data_type": levels.served,
         "num_channels": m.num_channels.unwrap_or(1),
         "scales": scales,
         "arrayd_dtype": levels.dtype,
-    })
+    });
+    if levels.segmentation {
+        doc["segment_properties"] = json!("segment_properties");
+    }
+    doc
 }
 
 /// `GET /v1/arrays/{name}/precomputed/info`
@@ -69,17 +80,20 @@ pub fn info(levels: &Levels) -> Value {
 /// # Errors
 /// 404 unknown array.
 pub async fn get_info(
+    State(state): State<AppState>,
     OpenArray { array, levels, .. }: OpenArray,
     headers: HeaderMap,
 ) -> Result<Response> {
     let m = array.meta();
-    let body = serde_json::to_vec(&info(&levels)).map_err(|e| Error::Internal(e.to_string()))?;
+    let enc = image_encoding(&levels, state.settings.image_encoding);
+    let body =
+        serde_json::to_vec(&info(&levels, enc)).map_err(|e| Error::Internal(e.to_string()))?;
     respond(
         &headers,
         Cacheable {
             body: Bytes::from(body).into(),
             content_type: "application/json",
-            etag: format!("{}-info", m.hash),
+            etag: format!("{}-info-{}", m.hash, enc.name()),
             cache_control: for_array(m.freshness),
         },
     )
@@ -164,13 +178,20 @@ pub async fn get_chunk(
             xyz(pyr.chunk)
         ))
     })?;
-    let encoder = if uses_cseg(pyr) {
-        PrecomputedChunk::Cseg {
+    let enc = image_encoding(pyr, state.settings.image_encoding);
+    let (encoder, content_type) = if uses_cseg(pyr) {
+        let channels = pyr.num_channels.unwrap_or(1);
+        let cseg = PrecomputedChunk::Cseg {
             size: b.shape(),
-            channels: pyr.num_channels.unwrap_or(1),
-        }
+            channels,
+        };
+        (cseg, "application/octet-stream")
     } else {
-        PrecomputedChunk::Raw
+        match enc {
+            ChunkEncoding::Raw => (PrecomputedChunk::Raw, "application/octet-stream"),
+            ChunkEncoding::Jpeg => (PrecomputedChunk::Jpeg(pyr.view.quality()), "image/jpeg"),
+            ChunkEncoding::Png => (PrecomputedChunk::Png, "image/png"),
+        }
     };
     let body = encoded_level_chunk(&state.ctx, pyr, level, b, encoder).await?;
     let m = array.meta();
@@ -178,8 +199,8 @@ pub async fn get_chunk(
         &headers,
         Cacheable {
             body: body.into(),
-            content_type: "application/octet-stream",
-            etag: format!("{}-{level}-{name}", m.hash),
+            content_type,
+            etag: format!("{}-{}-{level}-{name}", m.hash, encoder.id()),
             cache_control: for_array(m.freshness),
         },
     )

@@ -31,4 +31,6 @@ mod stored_levels;
 mod support;
 mod tiling;
 mod validation;
+mod viewer;
+mod viewer_pages;
 mod zarr_views;

@@ -139,13 +139,26 @@ impl ReadCtx {
     /// # Errors
     /// Whatever the source's read returns.
     pub async fn read(&self, source: &ArrayRef, roi: &Roi) -> Result<Volume, EvalError> {
+        self.read_shared(source, roi).await.map(unshare)
+    }
+
+    /// [`ReadCtx::read`] for a wrapper that only reads its source: a ROI that is one
+    /// cached chunk comes back as the cache's own copy, not cloned.
+    ///
+    /// # Errors
+    /// Whatever the source's read returns.
+    pub async fn read_shared(
+        &self,
+        source: &ArrayRef,
+        roi: &Roi,
+    ) -> Result<Arc<Volume>, EvalError> {
         let m = source.meta();
         self.limits
             .roi_bytes(volume_bytes(&m.volume_shape(roi), m.dtype.size()))?;
         if m.cache {
-            assemble(self, source, roi).await.map(unshare)
+            assemble(self, source, roi).await
         } else {
-            self.evaluate(source, roi).await
+            self.evaluate(source, roi).await.map(Arc::new)
         }
     }
 

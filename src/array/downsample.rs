@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt, stream};
-use ndarray::ArrayD;
+use ndarray::{ArrayD, IxDyn};
 use serde_json::{Map, json};
 
 use super::{Array, ArrayRef, ConfigHash, Metadata};
@@ -208,17 +208,14 @@ impl Downsample {
             Roi::from_bounds(pick(in_box.begin), &pick(in_box.end)).to_world(&sm.voxel_size);
         let out_roi = Roi::from_bounds(pick(out_box.begin), &pick(out_box.end))
             .to_world(&self.meta.voxel_size);
-        let input = ctx.read(&self.source, &in_roi).await?;
+        let input = ctx.read_shared(&self.source, &in_roi).await?;
         let channels = self.meta.num_channels;
         let shape3 =
             move |b: Box3| -> Vec<usize> { channels.into_iter().chain(b.shape()).collect() };
         let out_shape = self.meta.volume_shape(&out_roi);
         let reduce = self.reduce;
         ctx.compute(move || {
-            let input = input
-                .reshaped(&shape3(in_box))
-                .map_err(EvalError::Internal)?;
-            reduce_volume(&input, in_box, out_box, f, reduce)?
+            reduce_volume(&input, &shape3(in_box), in_box, out_box, f, reduce)?
                 .reshaped(&out_shape)
                 .map_err(EvalError::Internal)
         })
@@ -226,8 +223,11 @@ impl Downsample {
     }
 }
 
+/// `input`, seen with the (padded, three spatial axes) `shape` of `in_box`, reduced to
+/// `out_box`.
 fn reduce_volume(
     input: &Volume,
+    shape: &[usize],
     in_box: Box3,
     out_box: Box3,
     f: [i64; 3],
@@ -235,27 +235,30 @@ fn reduce_volume(
 ) -> Result<Volume, EvalError> {
     fn typed<T: Element>(
         a: &ArrayD<T>,
-        i: Box3,
-        o: Box3,
-        f: [i64; 3],
+        (shape, i, o, f): (&[usize], Box3, Box3, [i64; 3]),
         r: &impl Reducer<T>,
     ) -> Result<Volume, EvalError>
     where
         ArrayD<T>: Into<Volume>,
     {
-        downsample(a.view(), i, o, f, r)
+        let view = a
+            .view()
+            .into_shape_with_order(IxDyn(shape))
+            .map_err(|e| EvalError::Internal(format!("downsample input: {e}")))?;
+        downsample(view, i, o, f, r)
             .map(Into::into)
             .map_err(EvalError::Internal)
     }
+    let g = (shape, in_box, out_box, f);
     match (reduce, input) {
-        (Reduce::Mode, Volume::U8(a)) => typed(a, in_box, out_box, f, &Mode),
-        (Reduce::Mode, Volume::U16(a)) => typed(a, in_box, out_box, f, &Mode),
-        (Reduce::Mode, Volume::U32(a)) => typed(a, in_box, out_box, f, &Mode),
-        (Reduce::Mode, Volume::U64(a)) => typed(a, in_box, out_box, f, &Mode),
+        (Reduce::Mode, Volume::U8(a)) => typed(a, g, &Mode),
+        (Reduce::Mode, Volume::U16(a)) => typed(a, g, &Mode),
+        (Reduce::Mode, Volume::U32(a)) => typed(a, g, &Mode),
+        (Reduce::Mode, Volume::U64(a)) => typed(a, g, &Mode),
         (Reduce::Mode, other) => Err(EvalError::Internal(format!(
             "mode downsampling of {}",
             other.dtype()
         ))),
-        (Reduce::Mean, input) => with_volume!(input, a => typed(a, in_box, out_box, f, &Mean)),
+        (Reduce::Mean, input) => with_volume!(input, a => typed(a, g, &Mean)),
     }
 }

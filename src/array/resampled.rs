@@ -192,18 +192,19 @@ impl Resampled {
                 .collect(),
         );
         let src_roi = Roi::from_bounds(&lo * svs, &(&hi * svs));
-        let data = ctx.read(&self.source, &src_roi).await?;
+        let data = ctx.read_shared(&self.source, &src_roi).await?;
         let offset = usize::from(self.meta.num_channels.is_some());
         ctx.compute(move || {
-            let mut v = data;
+            let mut v: Option<Volume> = None;
             for (d, p) in picks.iter().enumerate() {
                 let idx: Vec<usize> = p
                     .iter()
                     .map(|&i| usize::try_from(i - lo[d]).unwrap_or(0))
                     .collect();
-                v = with_volume!(&v, a => Volume::from(a.select(Axis(d + offset), &idx)));
+                let from = v.as_ref().unwrap_or(&data);
+                v = Some(with_volume!(from, a => Volume::from(a.select(Axis(d + offset), &idx))));
             }
-            Ok(v)
+            Ok(v.unwrap_or_else(|| (*data).clone()))
         })
         .await
     }
@@ -222,7 +223,7 @@ impl Resampled {
                 stream::iter(grid.chunks_overlapping(roi))
                     .map(|idx| async move {
                         let part = grid.chunk_roi(&idx).intersect(roi);
-                        let data = ctx.read(src, &part).await?;
+                        let data = ctx.read_shared(src, &part).await?;
                         ctx.compute(move || Ok(min_max(&data))).await
                     })
                     .buffer_unordered(ctx.fanout.max(1))
@@ -261,11 +262,11 @@ impl Resampled {
             &Coord::new(windows.iter().map(|w| to_i64(w.len())).collect()) * svs,
         );
         let clip = self.value_range(ctx).await?;
-        let data = ctx.read(&self.source, &src_roi).await?;
+        let data = ctx.read_shared(&self.source, &src_roi).await?;
         let channels = m.num_channels;
         ctx.compute(move || {
             let dtype = data.dtype();
-            let floats = with_volume!(&data, a => a.mapv(CastInto::<f32>::cast_into));
+            let floats = with_volume!(&*data, a => a.mapv(CastInto::<f32>::cast_into));
             let per_channel: Vec<ArrayD<f32>> = match channels {
                 None => vec![
                     resize_window(floats.view(), &windows, &axes, order, &out_ranges, clip)

@@ -77,15 +77,43 @@ fn add_into<T: Accumulate, S: Element>(acc: &mut ArrayD<T>, part: &ArrayD<S>) {
     }
 }
 
-fn accumulate<T: Accumulate>(parts: Vec<Volume>) -> Result<Volume, EvalError> {
-    let mut it = parts.into_iter();
-    let first = it
-        .next()
-        .ok_or_else(|| EvalError::Internal("sum without sources".into()))?;
-    let mut acc = T::take_of(first.into_dtype(T::DTYPE))
-        .map_err(|v| EvalError::Internal(format!("sum part stayed {}", v.dtype())))?;
-    for part in it {
-        with_volume!(&part, p => add_into(&mut acc, p));
+/// `cast(a) + cast(b)` elementwise, in one pass when both are contiguous.
+fn sum_pair<T: Accumulate, S: Element>(a: &ArrayD<S>, b: &ArrayD<S>) -> ArrayD<T> {
+    if let (Some(x), Some(y)) = (a.as_slice(), b.as_slice())
+        && let Ok(out) = ArrayD::from_shape_vec(
+            a.raw_dim(),
+            x.iter()
+                .zip(y)
+                .map(|(&p, &q)| T::add(T::cast(p), T::cast(q)))
+                .collect(),
+        )
+    {
+        return out;
+    }
+    let mut acc = a.mapv(T::cast);
+    add_into(&mut acc, b);
+    acc
+}
+
+fn accumulate<T: Accumulate>(parts: &[&Volume]) -> Result<Volume, EvalError> {
+    let Some((&first, rest)) = parts.split_first() else {
+        return Err(EvalError::Internal("sum without sources".into()));
+    };
+    // The first two parts in one pass when they share a dtype and shape (the usual case).
+    let (mut acc, rest) = match rest.split_first() {
+        Some((&second, more))
+            if second.dtype() == first.dtype() && second.shape() == first.shape() =>
+        {
+            let acc = with_volume!(first, a => match VolumeElement::view_of(second) {
+                Some(b) => sum_pair::<T, _>(a, b),
+                None => return Err(EvalError::Internal("sum parts changed dtype".into())),
+            });
+            (acc, more)
+        }
+        _ => (with_volume!(first, a => a.mapv(T::cast)), rest),
+    };
+    for &part in rest {
+        with_volume!(part, p => add_into(&mut acc, p));
     }
     Ok(Volume::from_typed(acc))
 }
@@ -94,7 +122,7 @@ fn accumulate<T: Accumulate>(parts: Vec<Volume>) -> Result<Volume, EvalError> {
 ///
 /// # Errors
 /// Any other accumulator dtype.
-pub fn sum_in(dtype: DType, parts: Vec<Volume>) -> Result<Volume, EvalError> {
+pub fn sum_in(dtype: DType, parts: &[&Volume]) -> Result<Volume, EvalError> {
     match dtype {
         DType::U64 => accumulate::<u64>(parts),
         DType::I64 => accumulate::<i64>(parts),
@@ -135,8 +163,36 @@ impl Array for Sum {
     wrapper_accessors!(sources);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
-        let parts = try_join_all(self.sources.iter().map(|s| ctx.read(s, roi))).await?;
+        let parts = try_join_all(self.sources.iter().map(|s| ctx.read_shared(s, roi))).await?;
         let dtype = self.meta.dtype;
-        ctx.compute(move || sum_in(dtype, parts)).await
+        ctx.compute(move || {
+            let parts: Vec<&Volume> = parts.iter().map(AsRef::as_ref).collect();
+            sum_in(dtype, &parts)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::arr1;
+
+    #[test]
+    fn sums_cast_each_part_like_numpy() {
+        let a = Volume::from(arr1(&[250u8, 1, 0]).into_dyn());
+        let b = Volume::from(arr1(&[10u8, 2, 255]).into_dyn());
+        let c = Volume::from(arr1(&[-1i16, 3, -300]).into_dyn());
+        let pair = sum_in(DType::U64, &[&a, &b]).unwrap();
+        assert_eq!(pair, Volume::from(arr1(&[260u64, 3, 255]).into_dyn()));
+        let mixed = sum_in(DType::I64, &[&a, &c, &b]).unwrap();
+        assert_eq!(mixed, Volume::from(arr1(&[259i64, 6, -45]).into_dyn()));
+        let floats = sum_in(DType::F32, &[&c, &a]).unwrap();
+        assert_eq!(
+            floats,
+            Volume::from(arr1(&[249f32, 4.0, -300.0]).into_dyn())
+        );
+        assert!(sum_in(DType::U8, &[&a]).is_err());
+        assert!(sum_in(DType::U64, &[]).is_err());
     }
 }

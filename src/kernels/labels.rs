@@ -54,17 +54,8 @@ impl LabelSet {
         let native = |i: &i128| T::try_from(*i).ok();
         match self {
             Self::Ids(ids) => {
-                // Label volumes are piecewise constant: test each run of equal ids once.
                 let ids: Vec<T> = ids.iter().filter_map(native).collect();
-                let member = |x: &T| u8::from(ids.binary_search(x).is_ok());
-                let Some(first) = labels.first() else { return };
-                let (mut run, mut bit) = (*first, member(first));
-                for (o, &x) in out.iter_mut().zip(labels) {
-                    if x != run {
-                        (run, bit) = (x, member(&x));
-                    }
-                    *o = bit;
-                }
+                fill_runs(labels, out, |x| u8::from(ids.binary_search(x).is_ok()));
             }
             Self::AllBut(e) => match native(e) {
                 Some(e) => {
@@ -84,9 +75,64 @@ impl LabelSet {
     }
 }
 
+/// Labels tested together by [`fill_runs`]: a block whose labels are all equal is
+/// looked up once and written with one store.
+const RUN_BLOCK: usize = 8;
+
+/// `out[i] = member(&labels[i])`, with `member` called once per run of equal labels (label
+/// volumes are piecewise constant); uniform blocks of [`RUN_BLOCK`] are tested branch-free.
+fn fill_runs<T: LabelId>(labels: &[T], out: &mut [u8], member: impl Fn(&T) -> u8) {
+    let Some(&first) = labels.first() else { return };
+    let (mut run, mut bit) = (first, member(&first));
+    let scalar = |o: &mut [u8], l: &[T], run: &mut T, bit: &mut u8| {
+        for (o, &x) in o.iter_mut().zip(l) {
+            if x != *run {
+                (*run, *bit) = (x, member(&x));
+            }
+            *o = *bit;
+        }
+    };
+    let mut outs = out.chunks_exact_mut(RUN_BLOCK);
+    let mut ins = labels.chunks_exact(RUN_BLOCK);
+    for (o, l) in (&mut outs).zip(&mut ins) {
+        let head = l[0];
+        if l.iter().fold(true, |all, &x| all & (x == head)) {
+            if head != run {
+                (run, bit) = (head, member(&head));
+            }
+            o.fill(bit);
+        } else {
+            scalar(o, l, &mut run, &mut bit);
+        }
+    }
+    scalar(outs.into_remainder(), ins.remainder(), &mut run, &mut bit);
+}
+
 /// An integer element type label ids are read in.
-trait LabelId: Element + Ord + Into<i128> + TryFrom<i128> {}
-impl<T: Element + Ord + Into<i128> + TryFrom<i128>> LabelId for T {}
+trait LabelId: Element + Ord + Into<i128> + TryFrom<i128> {
+    /// The id as uint64, negative ids as 0 (no widening to i128).
+    fn positive_id(self) -> u64;
+}
+
+/// [`LabelId`] for the unsigned and the signed integer types.
+macro_rules! label_ids {
+    (unsigned: $($u:ty),*; signed: $($i:ty),*) => {
+        $(impl LabelId for $u {
+            #[inline]
+            fn positive_id(self) -> u64 {
+                u64::from(self)
+            }
+        })*
+        $(impl LabelId for $i {
+            #[inline]
+            #[allow(clippy::cast_sign_loss, reason = "clamped to 0 first")]
+            fn positive_id(self) -> u64 {
+                self.max(0) as u64
+            }
+        })*
+    };
+}
+label_ids!(unsigned: u8, u16, u32, u64; signed: i8, i16, i32, i64);
 
 /// A computation over an integer label volume, generic in its element type.
 trait OverLabels {
@@ -158,16 +204,22 @@ pub fn label_kernel(labels: &Volume, sets: &[LabelSet]) -> Result<Volume, EvalEr
 ///
 /// # Errors
 /// No parts, or a part that is not an integer or bool volume.
-pub fn merge_shifted(parts: &[Volume], offsets: &[u64]) -> Result<Volume, EvalError> {
-    struct AddShifted<'a>(&'a mut [u64], u64);
+pub fn merge_shifted(parts: &[&Volume], offsets: &[u64]) -> Result<Volume, EvalError> {
+    /// Adds the shifted labels into the accumulator, or starts it (when empty).
+    struct AddShifted<'a>(&'a mut Vec<u64>, u64);
     impl OverLabels for AddShifted<'_> {
         type Out = ();
         fn run<T: LabelId>(self, src: &[T]) {
             let AddShifted(acc, off) = self;
-            for (o, &x) in acc.iter_mut().zip(src) {
-                let id = u64::try_from(x.into().max(0)).unwrap_or(u64::MAX);
-                if id > 0 {
-                    *o = o.wrapping_add(id.wrapping_add(off));
+            let shifted = |x: T| {
+                let id = x.positive_id();
+                if id > 0 { id.wrapping_add(off) } else { 0 }
+            };
+            if acc.is_empty() {
+                acc.extend(src.iter().map(|&x| shifted(x)));
+            } else {
+                for (o, &x) in acc.iter_mut().zip(src) {
+                    *o = o.wrapping_add(shifted(x));
                 }
             }
         }
@@ -176,10 +228,18 @@ pub fn merge_shifted(parts: &[Volume], offsets: &[u64]) -> Result<Volume, EvalEr
         .first()
         .ok_or_else(|| EvalError::Internal("merge_instances without sources".into()))?
         .shape();
-    let mut acc = vec![0u64; shape.iter().product()];
+    let len = shape.iter().product();
+    let mut acc = Vec::with_capacity(len);
     for (part, &off) in parts.iter().zip(offsets) {
+        if part.len() != len {
+            return Err(EvalError::Internal(format!(
+                "merge_instances parts of shapes {shape:?} and {:?}",
+                part.shape()
+            )));
+        }
         over_labels(part, AddShifted(&mut acc, off))?;
     }
+    acc.resize(len, 0);
     shaped(None, shape, acc).map(Volume::from)
 }
 
@@ -261,6 +321,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn runs_and_blocks_equal_membership() {
+        // Runs of 1..=20 equal ids: uniform blocks, blocks that continue a run, blocks
+        // with a change inside, and a tail shorter than a block.
+        let mut labels = Vec::new();
+        for (i, len) in (1..=20).chain([3, 8, 16, 1, 9]).enumerate() {
+            let id = i64::try_from(i % 7).unwrap() - 1;
+            labels.extend(std::iter::repeat_n(id, len));
+        }
+        labels.truncate(labels.len() - 3);
+        let sets = [
+            LabelSet::new(&[1, 3, 4], Some(0)),
+            LabelSet::new(&[-1, 5], None),
+        ];
+        let wide = Volume::from(ndarray::Array1::from(labels.clone()).into_dyn());
+        for dtype in [crate::dtype::DType::I16, crate::dtype::DType::I64] {
+            let out = label_kernel(&wide.cast(dtype), &sets)
+                .unwrap()
+                .to_le_bytes();
+            for (c, set) in sets.iter().enumerate() {
+                for (i, &l) in labels.iter().enumerate() {
+                    let want = u8::from(set.contains(i128::from(l)));
+                    assert_eq!(out[c * labels.len() + i], want, "{dtype} {set:?} at {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn merge_shifts_positive_ids_of_every_part() {
+        let a = Volume::from(arr1(&[0i16, 1, -3, 7, 2]).into_dyn());
+        let b = Volume::from(arr1(&[5u64, 0, 1, u64::MAX, 2]).into_dyn());
+        let c = Volume::from(arr1(&[3u8, 3, 0, 1, 0]).into_dyn());
+        let got = merge_shifted(&[&a, &b, &c], &[0, 10, 100]).unwrap();
+        let want = [
+            5 + 10 + 3 + 100,
+            1 + 3 + 100,
+            1 + 10,
+            (7u64 + u64::MAX.wrapping_add(10)).wrapping_add(101),
+            2 + 2 + 10,
+        ];
+        assert_eq!(got, Volume::from(arr1(&want).into_dyn()));
+        let short = Volume::from(arr1(&[1u8]).into_dyn());
+        assert!(merge_shifted(&[&a, &short], &[0, 1]).is_err());
+        assert!(merge_shifted(&[], &[]).is_err());
     }
 
     #[test]

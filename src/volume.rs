@@ -103,7 +103,7 @@ fn region(begin: &[usize], shape: &[usize]) -> Vec<SliceInfoElem> {
 
 /// The offset of every row (last axis) of the block `at + shape` inside a C-order array of
 /// shape `full`, in C order; nothing for an empty block. The block is checked by the caller.
-fn row_starts(full: &[usize], at: &[usize], shape: &[usize]) -> Vec<usize> {
+pub(crate) fn row_starts(full: &[usize], at: &[usize], shape: &[usize]) -> Vec<usize> {
     let n = full.len();
     if n == 0 || shape.contains(&0) {
         return Vec::new();

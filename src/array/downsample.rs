@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt, stream};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, Axis};
 use serde_json::{Map, json};
 
 use super::{Array, ArrayRef, ConfigHash, Metadata};
+use crate::block::Block;
 use crate::dtype::Element;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Box3, Coord, Roi};
@@ -226,7 +227,7 @@ impl Downsample {
 /// `input`, seen with the (padded, three spatial axes) `shape` of `in_box`, reduced to
 /// `out_box`.
 fn reduce_volume(
-    input: &Volume,
+    input: &Block,
     shape: &[usize],
     in_box: Box3,
     out_box: Box3,
@@ -235,22 +236,24 @@ fn reduce_volume(
 ) -> Result<Volume, EvalError> {
     fn typed<T: Element>(
         a: &ArrayD<T>,
-        (shape, i, o, f): (&[usize], Box3, Box3, [i64; 3]),
+        (block, shape, i, o, f): (&Block, &[usize], Box3, Box3, [i64; 3]),
         r: &impl Reducer<T>,
     ) -> Result<Volume, EvalError>
     where
         ArrayD<T>: Into<Volume>,
     {
-        let view = a
-            .view()
-            .into_shape_with_order(IxDyn(shape))
-            .map_err(|e| EvalError::Internal(format!("downsample input: {e}")))?;
+        // Read in place: the block's view with one-voxel axes in front of the spatial ones.
+        let mut view = block.view_of(a);
+        let lead = shape.len().saturating_sub(3);
+        while view.ndim() < shape.len() {
+            view.insert_axis_inplace(Axis(lead));
+        }
         downsample(view, i, o, f, r)
             .map(Into::into)
             .map_err(EvalError::Internal)
     }
-    let g = (shape, in_box, out_box, f);
-    match (reduce, input) {
+    let g = (input, shape, in_box, out_box, f);
+    match (reduce, input.volume()) {
         (Reduce::Mode, Volume::U8(a)) => typed(a, g, &Mode),
         (Reduce::Mode, Volume::U16(a)) => typed(a, g, &Mode),
         (Reduce::Mode, Volume::U32(a)) => typed(a, g, &Mode),

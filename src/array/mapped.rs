@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{Array, ArrayRef, Metadata};
+use crate::block::Block;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::Roi;
 use crate::volume::Volume;
@@ -19,7 +20,7 @@ pub trait Kernel: fmt::Debug + Send + Sync + 'static {
     ///
     /// # Errors
     /// A source dtype the kernel does not take (registration refuses those).
-    fn apply(&self, data: &Volume) -> Result<Volume, EvalError>;
+    fn apply(&self, data: &Block) -> Result<Volume, EvalError>;
 }
 
 /// A value-wise node over one source.

@@ -110,10 +110,6 @@ impl Array for MergeInstances {
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let offsets = self.offsets(ctx).await?.clone();
         let parts = try_join_all(self.sources.iter().map(|s| ctx.read_shared(s, roi))).await?;
-        ctx.compute(move || {
-            let parts: Vec<&Volume> = parts.iter().map(AsRef::as_ref).collect();
-            merge_shifted(&parts, &offsets)
-        })
-        .await
+        ctx.compute(move || merge_shifted(&parts, &offsets)).await
     }
 }

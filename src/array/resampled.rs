@@ -32,6 +32,7 @@ use tokio::sync::OnceCell;
 use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
 use super::{Array, ArrayRef, Metadata};
+use crate::block::Block;
 use crate::dtype::CastInto;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi, Snap};
@@ -201,10 +202,15 @@ impl Resampled {
                     .iter()
                     .map(|&i| usize::try_from(i - lo[d]).unwrap_or(0))
                     .collect();
-                let from = v.as_ref().unwrap_or(&data);
-                v = Some(with_volume!(from, a => Volume::from(a.select(Axis(d + offset), &idx))));
+                let axis = Axis(d + offset);
+                v = Some(match &v {
+                    Some(prev) => with_volume!(prev, a => Volume::from(a.select(axis, &idx))),
+                    None => with_volume!(data.volume(), a => Volume::from(
+                        data.view_of(a).select(axis, &idx)
+                    )),
+                });
             }
-            Ok(v.unwrap_or_else(|| (*data).clone()))
+            Ok(v.unwrap_or_else(|| data.into_volume()))
         })
         .await
     }
@@ -266,7 +272,8 @@ impl Resampled {
         let channels = m.num_channels;
         ctx.compute(move || {
             let dtype = data.dtype();
-            let floats = with_volume!(&*data, a => a.mapv(CastInto::<f32>::cast_into));
+            let floats =
+                with_volume!(data.volume(), a => data.map_rows(a, CastInto::<f32>::cast_into));
             let per_channel: Vec<ArrayD<f32>> = match channels {
                 None => vec![
                     resize_window(floats.view(), &windows, &axes, order, &out_ranges, clip)
@@ -295,11 +302,14 @@ impl Resampled {
     }
 }
 
-fn min_max(v: &Volume) -> (f32, f32) {
-    with_volume!(v, a => a.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
-        let f: f32 = CastInto::<f32>::cast_into(x);
-        (lo.min(f), hi.max(f))
-    }))
+fn min_max(v: &Block) -> (f32, f32) {
+    with_volume!(v.volume(), a => v.rows_of(a).iter().flat_map(|r| r.iter()).fold(
+        (f32::INFINITY, f32::NEG_INFINITY),
+        |(lo, hi), &x| {
+            let f: f32 = CastInto::<f32>::cast_into(x);
+            (lo.min(f), hi.max(f))
+        },
+    ))
 }
 
 #[async_trait]

@@ -8,7 +8,7 @@
 //! Integer means are rounded half to even (numpy's `np.round`); float means are
 //! computed in f64 and cast.
 
-use ndarray::{Array3, ArrayD, ArrayView3, ArrayViewD, Axis, Ix3};
+use ndarray::{Array3, ArrayD, ArrayView3, ArrayViewD, Axis, CowArray, Ix3};
 
 use crate::dtype::{CastInto, Element};
 use crate::geometry::Box3;
@@ -83,9 +83,19 @@ fn for_each_row<T: Copy + Default>(
     spans: &Spans,
     mut per_row: impl FnMut(&[&[T]], &mut [T]),
 ) -> Array3<T> {
-    let input = input.as_standard_layout();
-    let (_, ny, nx) = input.dim();
-    let src = input.as_slice().unwrap_or_default();
+    // Rows are read in place when each is contiguous (a block of a C-order volume).
+    let input = if input.strides()[2] == 1 || input.dim().2 <= 1 {
+        CowArray::from(input)
+    } else {
+        input.as_standard_layout()
+    };
+    let ny = input.dim().1;
+    let all_rows: Vec<&[T]> = input
+        .rows()
+        .into_iter()
+        .map(|r| r.to_slice().unwrap_or_default())
+        .collect();
+    let row_of = |zz: usize, yy: usize| all_rows[zz * ny + yy];
     let shape = (spans[0].len(), spans[1].len(), spans[2].len());
     let mut out = vec![T::default(); shape.0 * shape.1 * shape.2];
     let mut out_rows = out.chunks_exact_mut(shape.2.max(1));
@@ -95,8 +105,7 @@ fn for_each_row<T: Copy + Default>(
             rows.clear();
             for zz in z0..z1 {
                 for yy in y0..y1 {
-                    let at = (zz * ny + yy) * nx;
-                    rows.push(&src[at..at + nx]);
+                    rows.push(row_of(zz, yy));
                 }
             }
             if let Some(out_row) = out_rows.next() {

@@ -196,21 +196,21 @@ mod tests {
         let (a, b, c) = (blk(&a), blk(&b), blk(&c));
         let pair = sum_in(DType::U64, &[a.clone(), b.clone()]).unwrap();
         assert_eq!(pair, Volume::from(arr1(&[260u64, 3, 255]).into_dyn()));
-        let mixed = sum_in(DType::I64, &[a.clone(), c.clone(), b.clone()]).unwrap();
+        let mixed = sum_in(DType::I64, &[a.clone(), c.clone(), b]).unwrap();
         assert_eq!(mixed, Volume::from(arr1(&[259i64, 6, -45]).into_dyn()));
         let floats = sum_in(DType::F32, &[c, a.clone()]).unwrap();
         assert_eq!(
             floats,
             Volume::from(arr1(&[249f32, 4.0, -300.0]).into_dyn())
         );
-        assert!(sum_in(DType::U8, &[a.clone()]).is_err());
+        assert!(sum_in(DType::U8, std::slice::from_ref(&a)).is_err());
         assert!(sum_in(DType::U64, &[]).is_err());
         // A block of a larger volume is summed in place, a row at a time.
         let big = Volume::from(
             ndarray::Array2::from_shape_fn((3, 4), |(y, x)| u8::try_from(y * 10 + x).unwrap())
                 .into_dyn(),
         );
-        let part = Block::new(std::sync::Arc::new(big.clone()), &[1, 1], &[2, 2]).unwrap();
+        let part = Block::new(std::sync::Arc::new(big), &[1, 1], &[2, 2]).unwrap();
         let sum = sum_in(DType::U64, &[part.clone(), part]).unwrap();
         assert_eq!(
             sum,

@@ -441,10 +441,10 @@ mod tests {
 
     #[test]
     fn vectorised_mean_equals_f64_rounding_for_every_small_integer() {
-        fn run<T: MeanElement + Ord + TryFrom<i64>>(lo: i64, hi: i64)
+        fn run<T>(lo: i64, hi: i64)
         where
+            T: MeanElement + Ord + TryFrom<i64> + CastInto<f64>,
             f64: CastInto<T>,
-            T: CastInto<f64>,
         {
             let mut state = 12345u64;
             let input = Array3::from_shape_fn((7, 7, 7), |_| {

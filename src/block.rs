@@ -46,15 +46,7 @@ impl Block {
     /// When the block is not inside the volume.
     pub fn new(volume: Arc<Volume>, begin: &[usize], shape: &[usize]) -> Result<Self, String> {
         if contiguous(&volume) {
-            let own = volume.shape();
-            let inside = begin.len() == own.len()
-                && shape.len() == own.len()
-                && (0..own.len()).all(|d| begin[d] + shape[d] <= own[d]);
-            if !inside {
-                return Err(format!(
-                    "block {begin:?}+{shape:?} is outside a volume of shape {own:?}"
-                ));
-            }
+            volume.check_region(begin, shape)?;
             Ok(Self {
                 volume,
                 begin: begin.to_vec(),

@@ -17,6 +17,15 @@ pub struct Block {
     shape: Vec<usize>,
 }
 
+/// Appends `n` default elements to `out` and returns them, to be written in place: a
+/// loop over slices vectorises where `Vec::extend` over a zip of rows does not, and the
+/// row is still in L1 when it is overwritten.
+pub fn push_row<T: Copy + Default>(out: &mut Vec<T>, n: usize) -> &mut [T] {
+    let at = out.len();
+    out.resize(at + n, T::default());
+    &mut out[at..]
+}
+
 /// True when the elements of `v` lie in C order in one slice.
 fn contiguous(v: &Volume) -> bool {
     with_volume!(v, a => a.as_slice().is_some())
@@ -114,10 +123,16 @@ impl Block {
 
     /// `f` of every element, in C order, as an array of the block's shape.
     #[must_use]
-    pub fn map_rows<T: Copy, U>(&self, a: &ArrayD<T>, f: impl Fn(T) -> U) -> ArrayD<U> {
+    pub fn map_rows<T: Copy, U: Copy + Default>(
+        &self,
+        a: &ArrayD<T>,
+        f: impl Fn(T) -> U,
+    ) -> ArrayD<U> {
         let mut out = Vec::with_capacity(self.len());
         for row in self.rows_of(a) {
-            out.extend(row.iter().map(|&x| f(x)));
+            for (o, &x) in push_row(&mut out, row.len()).iter_mut().zip(row) {
+                *o = f(x);
+            }
         }
         ArrayD::from_shape_vec(IxDyn(&self.shape), out).unwrap_or_else(|_| self.view_of(a).mapv(f))
     }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx, Source, check_voxelwise_sources};
 use super::{Array, ArrayRef, Metadata};
-use crate::block::Block;
+use crate::block::{Block, push_row};
 use crate::dtype::{CastInto, DType, Element};
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::Roi;
@@ -79,7 +79,9 @@ fn add_into<T: Accumulate, S: Element>(acc: &mut [T], rows: &[&[S]]) {
 fn cast_rows<T: Accumulate, S: Element>(rows: &[&[S]], len: usize) -> Vec<T> {
     let mut out = Vec::with_capacity(len);
     for row in rows {
-        out.extend(row.iter().map(|&x| T::cast(x)));
+        for (o, &x) in push_row(&mut out, row.len()).iter_mut().zip(*row) {
+            *o = T::cast(x);
+        }
     }
     out
 }
@@ -88,11 +90,10 @@ fn cast_rows<T: Accumulate, S: Element>(rows: &[&[S]], len: usize) -> Vec<T> {
 fn sum_pair<T: Accumulate, S: Element>(a: &[&[S]], b: &[&[S]], len: usize) -> Vec<T> {
     let mut out = Vec::with_capacity(len);
     for (x, y) in a.iter().zip(b) {
-        out.extend(
-            x.iter()
-                .zip(*y)
-                .map(|(&p, &q)| T::add(T::cast(p), T::cast(q))),
-        );
+        let row = push_row(&mut out, x.len().min(y.len()));
+        for ((o, &p), &q) in row.iter_mut().zip(*x).zip(*y) {
+            *o = T::add(T::cast(p), T::cast(q));
+        }
     }
     out
 }

@@ -125,18 +125,39 @@ pub struct Mean;
 impl<T: MeanElement> Reducer<T> for Mean {
     fn channel(&self, input: ArrayView3<'_, T>, spans: &Spans) -> Array3<T> {
         let xs = &spans[2];
-        // The first `pairs` outputs cover input `[x0 + 2i, x0 + 2i + 2)`: the vectorised case.
-        let pairs = xs.first().map_or(0, |&(x0, _)| {
-            xs.iter()
-                .enumerate()
-                .take_while(|&(i, &(a, b))| a == x0 + 2 * i && b == a + 2)
-                .count()
-        });
+        let pairs = pair_prefix(xs);
         let mut scratch = Vec::new();
         for_each_row(input, spans, |rows, out_row| {
             T::mean_row(rows, xs, pairs, out_row, &mut scratch);
         })
     }
+}
+
+/// How many leading output spans cover input `[x0 + 2i, x0 + 2i + 2)`: the 2×2×2 fast case.
+fn pair_prefix(xs: &[(usize, usize)]) -> usize {
+    xs.first().map_or(0, |&(x0, _)| {
+        xs.iter()
+            .enumerate()
+            .take_while(|&(i, &(a, b))| a == x0 + 2 * i && b == a + 2)
+            .count()
+    })
+}
+
+/// Two-voxel pieces of four input rows from `x0` on, `n` of them per row (2×2×2
+/// blocks, `[[r0, r1], [r2, r3]]` per item); `None` unless there are four rows.
+fn pair_blocks<'a, T>(
+    rows: &[&'a [T]],
+    x0: usize,
+    n: usize,
+) -> Option<impl Iterator<Item = [[&'a [T]; 2]; 2]>> {
+    let [r0, r1, r2, r3] = rows else { return None };
+    let cut = |r: &'a [T]| r[x0..x0 + 2 * n].chunks_exact(2);
+    Some(
+        cut(r0)
+            .zip(cut(r1))
+            .zip(cut(r2).zip(cut(r3)))
+            .map(|((a, b), (c, d))| [[a, b], [c, d]]),
+    )
 }
 
 /// An element type [`Mean`] reduces, with the row kernel that suits it.
@@ -211,16 +232,10 @@ macro_rules! mean_in_integers {
                 _scratch: &mut Vec<f64>,
             ) {
                 let mut done = 0;
-                if let ([r0, r1, r2, r3], Some(&(x0, _))) = (rows, xs.first()) {
+                let x0 = xs.first().map_or(0, |s| s.0);
+                if let Some(blocks) = pair_blocks(rows, x0, pairs.min(out.len())) {
                     done = pairs.min(out.len());
-                    let n = 2 * done;
-                    let (r0, r1, r2, r3) =
-                        (&r0[x0..x0 + n], &r1[x0..x0 + n], &r2[x0..x0 + n], &r3[x0..x0 + n]);
-                    let blocks = r0
-                        .chunks_exact(2)
-                        .zip(r1.chunks_exact(2))
-                        .zip(r2.chunks_exact(2).zip(r3.chunks_exact(2)));
-                    for (o, ((a, b), (c, d))) in out[..done].iter_mut().zip(blocks) {
+                    for (o, [[a, b], [c, d]]) in out[..done].iter_mut().zip(blocks) {
                         let s = (a[0] as $acc + a[1] as $acc + b[0] as $acc + b[1] as $acc)
                             + (c[0] as $acc + c[1] as $acc + d[0] as $acc + d[1] as $acc);
                         // s / 8 rounded half to even: up when the remainder is above 4, or
@@ -271,13 +286,17 @@ pub struct Mode;
 impl<T: Element + Ord> Reducer<T> for Mode {
     fn channel(&self, input: ArrayView3<'_, T>, spans: &Spans) -> Array3<T> {
         let mut block: Vec<T> = Vec::with_capacity(8);
+        let xs = &spans[2];
+        let (pairs, x0) = (pair_prefix(xs), xs.first().map_or(0, |s| s.0));
         for_each_row(input, spans, |rows, out_row| {
-            for (o, &(x0, x1)) in out_row.iter_mut().zip(&spans[2]) {
-                if let ([r0, r1, r2, r3], 2) = (rows, x1 - x0) {
-                    let (x, y) = (x0, x0 + 1);
-                    *o = mode8([r0[x], r0[y], r1[x], r1[y], r2[x], r2[y], r3[x], r3[y]]);
-                    continue;
+            let mut done = 0;
+            if let Some(blocks) = pair_blocks(rows, x0, pairs.min(out_row.len())) {
+                done = pairs.min(out_row.len());
+                for (o, [[a, b], [c, d]]) in out_row[..done].iter_mut().zip(blocks) {
+                    *o = mode8([a[0], a[1], b[0], b[1], c[0], c[1], d[0], d[1]]);
                 }
+            }
+            for (o, &(x0, x1)) in out_row[done..].iter_mut().zip(&xs[done..]) {
                 block.clear();
                 for row in rows {
                     block.extend_from_slice(&row[x0..x1]);

@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 
-use crate::block::Block;
+use crate::block::{Block, push_row};
 use crate::dtype::Element;
 use crate::eval::EvalError;
 use crate::volume::{Volume, VolumeElement};
@@ -245,15 +245,17 @@ pub fn merge_shifted(parts: &[Block], offsets: &[u64]) -> Result<Volume, EvalErr
             let pair = next.and_then(|(b, off_b)| Some((b, T::view_of(b.volume())?, off_b)));
             if let Some((b, typed, off_b)) = pair {
                 for (x, y) in rows.iter().zip(b.rows_of(typed)) {
-                    let both = x.iter().zip(y);
-                    acc.extend(
-                        both.map(|(&p, &q)| shifted(p, off).wrapping_add(shifted(q, off_b))),
-                    );
+                    let row = push_row(acc, x.len().min(y.len()));
+                    for ((o, &p), &q) in row.iter_mut().zip(*x).zip(y) {
+                        *o = shifted(p, off).wrapping_add(shifted(q, off_b));
+                    }
                 }
                 return true;
             }
             for row in rows {
-                acc.extend(row.iter().map(|&x| shifted(x, off)));
+                for (o, &x) in push_row(acc, row.len()).iter_mut().zip(*row) {
+                    *o = shifted(x, off);
+                }
             }
             false
         }

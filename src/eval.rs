@@ -11,6 +11,7 @@ use thiserror::Error;
 use crate::array::ArrayRef;
 use bytes::Bytes;
 
+use crate::block::Block;
 use crate::cache::{ChunkCache, DataKey, Encoded, EncodedKey, EncodingId};
 use crate::compute::Compute;
 use crate::geometry::{Box3, Coord, Roi};
@@ -141,13 +142,26 @@ impl ReadCtx {
     /// # Errors
     /// Whatever the source's read returns.
     pub async fn read(&self, source: &ArrayRef, roi: &Roi) -> Result<Volume, EvalError> {
+        self.read_shared(source, roi).await.map(Block::into_volume)
+    }
+
+    /// [`ReadCtx::read`] for a wrapper that only reads its source: a ROI that is one
+    /// cached chunk, or part of an in-memory array, is read in place, not copied.
+    ///
+    /// # Errors
+    /// Whatever the source's read returns.
+    pub async fn read_shared(&self, source: &ArrayRef, roi: &Roi) -> Result<Block, EvalError> {
         let m = source.meta();
         self.limits
             .roi_bytes(volume_bytes(&m.volume_shape(roi), m.dtype.size()))?;
         if m.cache {
-            assemble(self, source, roi).await.map(unshare)
+            assemble(self, source, roi).await.map(Block::whole)
         } else {
-            self.evaluate(source, roi).await
+            let start = Instant::now();
+            let out = source.read_block(roi, self).await;
+            self.metrics
+                .observe_evaluation(m.type_name, start.elapsed().as_secs_f64());
+            out
         }
     }
 

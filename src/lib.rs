@@ -20,6 +20,7 @@
 )]
 
 pub mod array;
+pub mod block;
 pub mod cache;
 pub mod compute;
 pub mod demo;

@@ -103,7 +103,7 @@ fn region(begin: &[usize], shape: &[usize]) -> Vec<SliceInfoElem> {
 
 /// The offset of every row (last axis) of the block `at + shape` inside a C-order array of
 /// shape `full`, in C order; nothing for an empty block. The block is checked by the caller.
-fn row_starts(full: &[usize], at: &[usize], shape: &[usize]) -> Vec<usize> {
+pub(crate) fn row_starts(full: &[usize], at: &[usize], shape: &[usize]) -> Vec<usize> {
     let n = full.len();
     if n == 0 || shape.contains(&0) {
         return Vec::new();
@@ -306,20 +306,31 @@ impl Volume {
         })
     }
 
+    /// Checks that the block `[begin, begin + shape)` (all axes) lies inside the volume.
+    ///
+    /// # Errors
+    /// When it does not (the message names both).
+    pub fn check_region(&self, begin: &[usize], shape: &[usize]) -> Result<(), String> {
+        let own = self.shape();
+        let ok = begin.len() == own.len()
+            && shape.len() == own.len()
+            && (0..own.len()).all(|d| begin[d] + shape[d] <= own[d]);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "region {begin:?}+{shape:?} is outside a volume of shape {own:?}"
+            ))
+        }
+    }
+
     /// The sub-block `[begin, begin + shape)` (all axes) as a new volume.
     ///
     /// # Errors
     /// When the region is outside the volume.
     pub fn crop(&self, begin: &[usize], shape: &[usize]) -> Result<Volume, String> {
         let own = self.shape();
-        let ok = begin.len() == own.len()
-            && shape.len() == own.len()
-            && (0..own.len()).all(|d| begin[d] + shape[d] <= own[d]);
-        if !ok {
-            return Err(format!(
-                "region {begin:?}+{shape:?} is outside a volume of shape {own:?}"
-            ));
-        }
+        self.check_region(begin, shape)?;
         let info = region(begin, shape);
         Ok(with_volume!(self, a => Volume::from(match a.as_slice() {
             Some(all) if !own.is_empty() => crop_rows(all, own, begin, shape),

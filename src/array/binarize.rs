@@ -16,6 +16,7 @@ use super::mapped::{Kernel, Mapped};
 use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
 use super::{ArrayRef, FieldProblem, Metadata};
+use crate::block::Block;
 use crate::dtype::DType;
 use crate::eval::EvalError;
 use crate::kernels::labels::{LabelSet, label_kernel};
@@ -115,7 +116,7 @@ impl Node for Mapped<Binarize> {
 }
 
 impl Kernel for Binarize {
-    fn apply(&self, labels: &Volume) -> Result<Volume, EvalError> {
+    fn apply(&self, labels: &Block) -> Result<Volume, EvalError> {
         label_kernel(labels, &self.groups)
     }
 }

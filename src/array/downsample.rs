@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt, stream};
-use ndarray::ArrayD;
+use ndarray::{ArrayD, Axis};
 use serde_json::{Map, json};
 
 use super::{Array, ArrayRef, ConfigHash, Metadata};
+use crate::block::Block;
 use crate::dtype::Element;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Box3, Coord, Roi};
@@ -208,17 +209,14 @@ impl Downsample {
             Roi::from_bounds(pick(in_box.begin), &pick(in_box.end)).to_world(&sm.voxel_size);
         let out_roi = Roi::from_bounds(pick(out_box.begin), &pick(out_box.end))
             .to_world(&self.meta.voxel_size);
-        let input = ctx.read(&self.source, &in_roi).await?;
+        let input = ctx.read_shared(&self.source, &in_roi).await?;
         let channels = self.meta.num_channels;
         let shape3 =
             move |b: Box3| -> Vec<usize> { channels.into_iter().chain(b.shape()).collect() };
         let out_shape = self.meta.volume_shape(&out_roi);
         let reduce = self.reduce;
         ctx.compute(move || {
-            let input = input
-                .reshaped(&shape3(in_box))
-                .map_err(EvalError::Internal)?;
-            reduce_volume(&input, in_box, out_box, f, reduce)?
+            reduce_volume(&input, &shape3(in_box), in_box, out_box, f, reduce)?
                 .reshaped(&out_shape)
                 .map_err(EvalError::Internal)
         })
@@ -226,8 +224,11 @@ impl Downsample {
     }
 }
 
+/// `input`, seen with the (padded, three spatial axes) `shape` of `in_box`, reduced to
+/// `out_box`.
 fn reduce_volume(
-    input: &Volume,
+    input: &Block,
+    shape: &[usize],
     in_box: Box3,
     out_box: Box3,
     f: [i64; 3],
@@ -235,27 +236,32 @@ fn reduce_volume(
 ) -> Result<Volume, EvalError> {
     fn typed<T: Element>(
         a: &ArrayD<T>,
-        i: Box3,
-        o: Box3,
-        f: [i64; 3],
+        (block, shape, i, o, f): (&Block, &[usize], Box3, Box3, [i64; 3]),
         r: &impl Reducer<T>,
     ) -> Result<Volume, EvalError>
     where
         ArrayD<T>: Into<Volume>,
     {
-        downsample(a.view(), i, o, f, r)
+        // Read in place: the block's view with one-voxel axes in front of the spatial ones.
+        let mut view = block.view_of(a);
+        let lead = shape.len().saturating_sub(3);
+        while view.ndim() < shape.len() {
+            view.insert_axis_inplace(Axis(lead));
+        }
+        downsample(view, i, o, f, r)
             .map(Into::into)
             .map_err(EvalError::Internal)
     }
-    match (reduce, input) {
-        (Reduce::Mode, Volume::U8(a)) => typed(a, in_box, out_box, f, &Mode),
-        (Reduce::Mode, Volume::U16(a)) => typed(a, in_box, out_box, f, &Mode),
-        (Reduce::Mode, Volume::U32(a)) => typed(a, in_box, out_box, f, &Mode),
-        (Reduce::Mode, Volume::U64(a)) => typed(a, in_box, out_box, f, &Mode),
+    let g = (input, shape, in_box, out_box, f);
+    match (reduce, input.volume()) {
+        (Reduce::Mode, Volume::U8(a)) => typed(a, g, &Mode),
+        (Reduce::Mode, Volume::U16(a)) => typed(a, g, &Mode),
+        (Reduce::Mode, Volume::U32(a)) => typed(a, g, &Mode),
+        (Reduce::Mode, Volume::U64(a)) => typed(a, g, &Mode),
         (Reduce::Mode, other) => Err(EvalError::Internal(format!(
             "mode downsampling of {}",
             other.dtype()
         ))),
-        (Reduce::Mean, input) => with_volume!(input, a => typed(a, in_box, out_box, f, &Mean)),
+        (Reduce::Mean, input) => with_volume!(input, a => typed(a, g, &Mean)),
     }
 }

@@ -14,6 +14,7 @@ use super::ArrayRef;
 use super::mapped::{Kernel, Mapped};
 use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
+use crate::block::Block;
 use crate::dtype::{CastInto, DType};
 use crate::eval::EvalError;
 use crate::volume::Volume;
@@ -75,10 +76,10 @@ impl Node for Mapped<Intensities> {
 }
 
 impl Kernel for Intensities {
-    fn apply(&self, data: &Volume) -> Result<Volume, EvalError> {
+    fn apply(&self, data: &Block) -> Result<Volume, EvalError> {
         let (min, range) = (self.min, self.range);
-        Ok(
-            with_volume!(data, a => Volume::from(a.mapv(|x| (CastInto::<f32>::cast_into(x) - min) / range))),
-        )
+        Ok(with_volume!(data.volume(), a => Volume::from(
+            data.map_rows(a, |x| (CastInto::<f32>::cast_into(x) - min) / range)
+        )))
     }
 }

@@ -15,6 +15,7 @@ use super::ArrayRef;
 use super::mapped::{Kernel, Mapped};
 use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
+use crate::block::Block;
 use crate::dtype::DType;
 use crate::eval::EvalError;
 use crate::kernels::labels::nonzero;
@@ -52,7 +53,7 @@ impl Node for Mapped<LogicalOr> {
 }
 
 impl Kernel for LogicalOr {
-    fn apply(&self, data: &Volume) -> Result<Volume, EvalError> {
+    fn apply(&self, data: &Block) -> Result<Volume, EvalError> {
         let set = nonzero(data);
         if !self.channels {
             return Ok(Volume::from(set));

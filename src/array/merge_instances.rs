@@ -52,7 +52,7 @@ pub async fn source_max_id(source: &ArrayRef, ctx: &ReadCtx) -> Result<u64, Eval
     stream::iter(cells)
         .map(|idx| async move {
             let roi = m.grid.chunk_roi(&idx).intersect(&m.roi);
-            let data = ctx.read(source, &roi).await?;
+            let data = ctx.read_shared(source, &roi).await?;
             ctx.compute(move || max_id(&data)).await
         })
         .buffer_unordered(ctx.fanout.max(1))
@@ -109,7 +109,7 @@ impl Array for MergeInstances {
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         let offsets = self.offsets(ctx).await?.clone();
-        let parts = try_join_all(self.sources.iter().map(|s| ctx.read(s, roi))).await?;
+        let parts = try_join_all(self.sources.iter().map(|s| ctx.read_shared(s, roi))).await?;
         ctx.compute(move || merge_shifted(&parts, &offsets)).await
     }
 }

@@ -18,6 +18,7 @@ use super::binarize::group_channels;
 use super::mapped::{Kernel, Mapped};
 use super::node::{Node, Resolved};
 use super::resolve::NodeCtx;
+use crate::block::Block;
 use crate::eval::EvalError;
 use crate::kernels::labels::{LabelSet, label_kernel};
 use crate::volume::Volume;
@@ -85,7 +86,7 @@ impl Node for Mapped<MissingAnnotationsMask> {
 }
 
 impl Kernel for MissingAnnotationsMask {
-    fn apply(&self, labels: &Volume) -> Result<Volume, EvalError> {
+    fn apply(&self, labels: &Block) -> Result<Volume, EvalError> {
         label_kernel(labels, &self.sets)
     }
 }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::block::Block;
 use crate::dtype::DType;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi};
@@ -243,6 +244,15 @@ pub trait Array: Send + Sync + fmt::Debug {
     /// # Errors
     /// Storage, upstream or compute failures.
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError>;
+
+    /// [`Array::read`] for a reader that only reads the voxels: an array that holds them
+    /// already (in memory) gives its own block instead of a copy.
+    ///
+    /// # Errors
+    /// As [`Array::read`].
+    async fn read_block(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Block, EvalError> {
+        Ok(Block::whole(Arc::new(self.read(roi, ctx).await?)))
+    }
 
     /// Stored chunks for pass-through, when this is a bare zarr source.
     fn raw_chunks(&self) -> Option<&dyn RawChunks> {

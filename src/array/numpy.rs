@@ -21,6 +21,7 @@ use super::resolve::{MetaParts, NodeCtx};
 use super::zarr::metadata::FoundGeometry;
 use super::zarr::validate_geometry;
 use super::{Array, Freshness, Metadata};
+use crate::block::Block;
 use crate::dtype::DType;
 use crate::encode::npy;
 use crate::eval::{EvalError, ReadCtx};
@@ -148,11 +149,26 @@ impl Array for Numpy {
     }
 
     async fn read(&self, roi: &Roi, _ctx: &ReadCtx) -> Result<Volume, EvalError> {
+        self.data
+            .crop(&self.begin(roi), &self.meta.volume_shape(roi))
+            .map_err(EvalError::Internal)
+    }
+
+    async fn read_block(&self, roi: &Roi, _ctx: &ReadCtx) -> Result<Block, EvalError> {
+        Block::new(
+            Arc::clone(&self.data),
+            &self.begin(roi),
+            &self.meta.volume_shape(roi),
+        )
+        .map_err(EvalError::Internal)
+    }
+}
+
+impl Numpy {
+    /// The first voxel of `roi` in the array's index space (channel 0 first).
+    fn begin(&self, roi: &Roi) -> Vec<usize> {
         let m = &self.meta;
         let start = (&(&roi.offset - &m.roi.offset) / &m.voxel_size).to_usize();
-        let begin: Vec<usize> = m.num_channels.map(|_| 0).into_iter().chain(start).collect();
-        self.data
-            .crop(&begin, &m.volume_shape(roi))
-            .map_err(EvalError::Internal)
+        m.num_channels.map(|_| 0).into_iter().chain(start).collect()
     }
 }

@@ -32,6 +32,7 @@ use tokio::sync::OnceCell;
 use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
 use super::{Array, ArrayRef, Metadata};
+use crate::block::Block;
 use crate::dtype::CastInto;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi, Snap};
@@ -192,18 +193,24 @@ impl Resampled {
                 .collect(),
         );
         let src_roi = Roi::from_bounds(&lo * svs, &(&hi * svs));
-        let data = ctx.read(&self.source, &src_roi).await?;
+        let data = ctx.read_shared(&self.source, &src_roi).await?;
         let offset = usize::from(self.meta.num_channels.is_some());
         ctx.compute(move || {
-            let mut v = data;
+            let mut v: Option<Volume> = None;
             for (d, p) in picks.iter().enumerate() {
                 let idx: Vec<usize> = p
                     .iter()
                     .map(|&i| usize::try_from(i - lo[d]).unwrap_or(0))
                     .collect();
-                v = with_volume!(&v, a => Volume::from(a.select(Axis(d + offset), &idx)));
+                let axis = Axis(d + offset);
+                v = Some(match &v {
+                    Some(prev) => with_volume!(prev, a => Volume::from(a.select(axis, &idx))),
+                    None => with_volume!(data.volume(), a => Volume::from(
+                        data.view_of(a).select(axis, &idx)
+                    )),
+                });
             }
-            Ok(v)
+            Ok(v.unwrap_or_else(|| data.into_volume()))
         })
         .await
     }
@@ -222,7 +229,7 @@ impl Resampled {
                 stream::iter(grid.chunks_overlapping(roi))
                     .map(|idx| async move {
                         let part = grid.chunk_roi(&idx).intersect(roi);
-                        let data = ctx.read(src, &part).await?;
+                        let data = ctx.read_shared(src, &part).await?;
                         ctx.compute(move || Ok(min_max(&data))).await
                     })
                     .buffer_unordered(ctx.fanout.max(1))
@@ -261,11 +268,12 @@ impl Resampled {
             &Coord::new(windows.iter().map(|w| to_i64(w.len())).collect()) * svs,
         );
         let clip = self.value_range(ctx).await?;
-        let data = ctx.read(&self.source, &src_roi).await?;
+        let data = ctx.read_shared(&self.source, &src_roi).await?;
         let channels = m.num_channels;
         ctx.compute(move || {
             let dtype = data.dtype();
-            let floats = with_volume!(&data, a => a.mapv(CastInto::<f32>::cast_into));
+            let floats =
+                with_volume!(data.volume(), a => data.map_rows(a, CastInto::<f32>::cast_into));
             let per_channel: Vec<ArrayD<f32>> = match channels {
                 None => vec![
                     resize_window(floats.view(), &windows, &axes, order, &out_ranges, clip)
@@ -294,11 +302,14 @@ impl Resampled {
     }
 }
 
-fn min_max(v: &Volume) -> (f32, f32) {
-    with_volume!(v, a => a.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
-        let f: f32 = CastInto::<f32>::cast_into(x);
-        (lo.min(f), hi.max(f))
-    }))
+fn min_max(v: &Block) -> (f32, f32) {
+    with_volume!(v.volume(), a => v.rows_of(a).iter().flat_map(|r| r.iter()).fold(
+        (f32::INFINITY, f32::NEG_INFINITY),
+        |(lo, hi), &x| {
+            let f: f32 = CastInto::<f32>::cast_into(x);
+            (lo.min(f), hi.max(f))
+        },
+    ))
 }
 
 #[async_trait]

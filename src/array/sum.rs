@@ -11,12 +11,13 @@
 
 use async_trait::async_trait;
 use futures::future::try_join_all;
-use ndarray::{ArrayD, Zip};
+use ndarray::{ArrayD, IxDyn};
 use serde::Deserialize;
 
 use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx, Source, check_voxelwise_sources};
 use super::{Array, ArrayRef, Metadata};
+use crate::block::{Block, push_row};
 use crate::dtype::{CastInto, DType, Element};
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::Roi;
@@ -63,38 +64,79 @@ accumulators! {
     f64: |a: f64, b: f64| a + b;
 }
 
-/// `acc += part` elementwise, `part` cast on the fly.
-fn add_into<T: Accumulate, S: Element>(acc: &mut ArrayD<T>, part: &ArrayD<S>) {
-    match (acc.as_slice_mut(), part.as_slice()) {
-        (Some(a), Some(p)) => {
-            for (x, &y) in a.iter_mut().zip(p) {
-                *x = T::add(*x, T::cast(y));
-            }
+/// `acc += part` elementwise (C order), `part` given as its rows and cast on the fly.
+fn add_into<T: Accumulate, S: Element>(acc: &mut [T], rows: &[&[S]]) {
+    let mut at = 0;
+    for row in rows {
+        for (x, &y) in acc[at..at + row.len()].iter_mut().zip(*row) {
+            *x = T::add(*x, T::cast(y));
         }
-        _ => Zip::from(acc)
-            .and(part)
-            .for_each(|x, &y| *x = T::add(*x, T::cast(y))),
+        at += row.len();
     }
 }
 
-fn accumulate<T: Accumulate>(parts: Vec<Volume>) -> Result<Volume, EvalError> {
-    let mut it = parts.into_iter();
-    let first = it
-        .next()
-        .ok_or_else(|| EvalError::Internal("sum without sources".into()))?;
-    let mut acc = T::take_of(first.into_dtype(T::DTYPE))
-        .map_err(|v| EvalError::Internal(format!("sum part stayed {}", v.dtype())))?;
-    for part in it {
-        with_volume!(&part, p => add_into(&mut acc, p));
+/// The elements of `rows`, cast.
+fn cast_rows<T: Accumulate, S: Element>(rows: &[&[S]], len: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(len);
+    for row in rows {
+        for (o, &x) in push_row(&mut out, row.len()).iter_mut().zip(*row) {
+            *o = T::cast(x);
+        }
     }
-    Ok(Volume::from_typed(acc))
+    out
+}
+
+/// `cast(a) + cast(b)` elementwise, in one pass over the rows of both.
+fn sum_pair<T: Accumulate, S: Element>(a: &[&[S]], b: &[&[S]], len: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(len);
+    for (x, y) in a.iter().zip(b) {
+        let row = push_row(&mut out, x.len().min(y.len()));
+        for ((o, &p), &q) in row.iter_mut().zip(*x).zip(*y) {
+            *o = T::add(T::cast(p), T::cast(q));
+        }
+    }
+    out
+}
+
+fn accumulate<T: Accumulate>(parts: &[Block]) -> Result<Volume, EvalError> {
+    let Some((first, rest)) = parts.split_first() else {
+        return Err(EvalError::Internal("sum without sources".into()));
+    };
+    let len = first.len();
+    if let Some(other) = rest.iter().find(|p| p.shape() != first.shape()) {
+        return Err(EvalError::Internal(format!(
+            "sum parts of shapes {:?} and {:?}",
+            first.shape(),
+            other.shape()
+        )));
+    }
+    // The first two parts in one pass when they share a dtype (the usual case).
+    let (mut acc, rest) = match rest.split_first() {
+        Some((second, more)) if second.dtype() == first.dtype() => {
+            let acc = with_volume!(first.volume(), a => match VolumeElement::view_of(second.volume()) {
+                Some(b) => sum_pair::<T, _>(&first.rows_of(a), &second.rows_of(b), len),
+                None => return Err(EvalError::Internal("sum parts changed dtype".into())),
+            });
+            (acc, more)
+        }
+        _ => (
+            with_volume!(first.volume(), a => cast_rows::<T, _>(&first.rows_of(a), len)),
+            rest,
+        ),
+    };
+    for part in rest {
+        with_volume!(part.volume(), p => add_into(&mut acc, &part.rows_of(p)));
+    }
+    ArrayD::from_shape_vec(IxDyn(first.shape()), acc)
+        .map(Volume::from_typed)
+        .map_err(|e| EvalError::Internal(format!("sum: {e}")))
 }
 
 /// Sums already-read parts in `dtype` (one of uint64, int64, float32, float64).
 ///
 /// # Errors
 /// Any other accumulator dtype.
-pub fn sum_in(dtype: DType, parts: Vec<Volume>) -> Result<Volume, EvalError> {
+pub fn sum_in(dtype: DType, parts: &[Block]) -> Result<Volume, EvalError> {
     match dtype {
         DType::U64 => accumulate::<u64>(parts),
         DType::I64 => accumulate::<i64>(parts),
@@ -135,8 +177,45 @@ impl Array for Sum {
     wrapper_accessors!(sources);
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
-        let parts = try_join_all(self.sources.iter().map(|s| ctx.read(s, roi))).await?;
+        let parts = try_join_all(self.sources.iter().map(|s| ctx.read_shared(s, roi))).await?;
         let dtype = self.meta.dtype;
-        ctx.compute(move || sum_in(dtype, parts)).await
+        ctx.compute(move || sum_in(dtype, &parts)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::arr1;
+
+    #[test]
+    fn sums_cast_each_part_like_numpy() {
+        let a = Volume::from(arr1(&[250u8, 1, 0]).into_dyn());
+        let b = Volume::from(arr1(&[10u8, 2, 255]).into_dyn());
+        let c = Volume::from(arr1(&[-1i16, 3, -300]).into_dyn());
+        let blk = |v: &Volume| Block::whole(std::sync::Arc::new(v.clone()));
+        let (a, b, c) = (blk(&a), blk(&b), blk(&c));
+        let pair = sum_in(DType::U64, &[a.clone(), b.clone()]).unwrap();
+        assert_eq!(pair, Volume::from(arr1(&[260u64, 3, 255]).into_dyn()));
+        let mixed = sum_in(DType::I64, &[a.clone(), c.clone(), b]).unwrap();
+        assert_eq!(mixed, Volume::from(arr1(&[259i64, 6, -45]).into_dyn()));
+        let floats = sum_in(DType::F32, &[c, a.clone()]).unwrap();
+        assert_eq!(
+            floats,
+            Volume::from(arr1(&[249f32, 4.0, -300.0]).into_dyn())
+        );
+        assert!(sum_in(DType::U8, std::slice::from_ref(&a)).is_err());
+        assert!(sum_in(DType::U64, &[]).is_err());
+        // A block of a larger volume is summed in place, a row at a time.
+        let big = Volume::from(
+            ndarray::Array2::from_shape_fn((3, 4), |(y, x)| u8::try_from(y * 10 + x).unwrap())
+                .into_dyn(),
+        );
+        let part = Block::new(std::sync::Arc::new(big), &[1, 1], &[2, 2]).unwrap();
+        let sum = sum_in(DType::U64, &[part.clone(), part]).unwrap();
+        assert_eq!(
+            sum,
+            Volume::from(ndarray::arr2(&[[22u64, 24], [42, 44]]).into_dyn())
+        );
     }
 }

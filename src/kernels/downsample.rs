@@ -8,7 +8,7 @@
 //! Integer means are rounded half to even (numpy's `np.round`); float means are
 //! computed in f64 and cast.
 
-use ndarray::{Array3, ArrayD, ArrayView3, ArrayViewD, Axis, Ix3};
+use ndarray::{Array3, ArrayD, ArrayView3, ArrayViewD, Axis, CowArray, Ix3};
 
 use crate::dtype::{CastInto, Element};
 use crate::geometry::Box3;
@@ -83,9 +83,19 @@ fn for_each_row<T: Copy + Default>(
     spans: &Spans,
     mut per_row: impl FnMut(&[&[T]], &mut [T]),
 ) -> Array3<T> {
-    let input = input.as_standard_layout();
-    let (_, ny, nx) = input.dim();
-    let src = input.as_slice().unwrap_or_default();
+    // Rows are read in place when each is contiguous (a block of a C-order volume).
+    let input = if input.strides()[2] == 1 || input.dim().2 <= 1 {
+        CowArray::from(input)
+    } else {
+        input.as_standard_layout()
+    };
+    let ny = input.dim().1;
+    let all_rows: Vec<&[T]> = input
+        .rows()
+        .into_iter()
+        .map(|r| r.to_slice().unwrap_or_default())
+        .collect();
+    let row_of = |zz: usize, yy: usize| all_rows[zz * ny + yy];
     let shape = (spans[0].len(), spans[1].len(), spans[2].len());
     let mut out = vec![T::default(); shape.0 * shape.1 * shape.2];
     let mut out_rows = out.chunks_exact_mut(shape.2.max(1));
@@ -95,8 +105,7 @@ fn for_each_row<T: Copy + Default>(
             rows.clear();
             for zz in z0..z1 {
                 for yy in y0..y1 {
-                    let at = (zz * ny + yy) * nx;
-                    rows.push(&src[at..at + nx]);
+                    rows.push(row_of(zz, yy));
                 }
             }
             if let Some(out_row) = out_rows.next() {
@@ -107,33 +116,146 @@ fn for_each_row<T: Copy + Default>(
     Array3::from_shape_vec(shape, out).unwrap_or_default()
 }
 
-/// Arithmetic mean (images); integers rounded half to even. Sums in f64 in block order
-/// (z, then y, then x), accumulated a row at a time.
+/// Arithmetic mean (images); integers rounded half to even. Integers of up to 32 bits
+/// sum exactly in integers (2×2×2 blocks in a vectorised pass); other types sum in f64 in
+/// block order (z, then y, then x), accumulated a row at a time.
 #[derive(Debug, Clone, Copy)]
 pub struct Mean;
 
-impl<T: Element> Reducer<T> for Mean
-where
-    f64: CastInto<T>,
-{
+impl<T: MeanElement> Reducer<T> for Mean {
     fn channel(&self, input: ArrayView3<'_, T>, spans: &Spans) -> Array3<T> {
-        let round = T::DTYPE.is_integer() || T::DTYPE == crate::dtype::DType::Bool;
-        let mut acc = vec![0f64; spans[2].len()];
+        let xs = &spans[2];
+        let pairs = pair_prefix(xs);
+        let mut scratch = Vec::new();
         for_each_row(input, spans, |rows, out_row| {
-            acc.fill(-0.0);
-            for row in rows {
-                for (a, &(x0, x1)) in acc.iter_mut().zip(&spans[2]) {
-                    for &v in &row[x0..x1] {
-                        *a += CastInto::<f64>::cast_into(v);
-                    }
-                }
-            }
-            for ((o, &sum), &(x0, x1)) in out_row.iter_mut().zip(&acc).zip(&spans[2]) {
-                *o = finish(sum, rows.len() * (x1 - x0), round);
-            }
+            T::mean_row(rows, xs, pairs, out_row, &mut scratch);
         })
     }
 }
+
+/// How many leading output spans cover input `[x0 + 2i, x0 + 2i + 2)`: the 2×2×2 fast case.
+fn pair_prefix(xs: &[(usize, usize)]) -> usize {
+    xs.first().map_or(0, |&(x0, _)| {
+        xs.iter()
+            .enumerate()
+            .take_while(|&(i, &(a, b))| a == x0 + 2 * i && b == a + 2)
+            .count()
+    })
+}
+
+/// Two-voxel pieces of four input rows from `x0` on, `n` of them per row (2×2×2
+/// blocks, `[[r0, r1], [r2, r3]]` per item); `None` unless there are four rows.
+fn pair_blocks<'a, T>(
+    rows: &[&'a [T]],
+    x0: usize,
+    n: usize,
+) -> Option<impl Iterator<Item = [[&'a [T]; 2]; 2]>> {
+    let [r0, r1, r2, r3] = rows else { return None };
+    let cut = |r: &'a [T]| r[x0..x0 + 2 * n].chunks_exact(2);
+    Some(
+        cut(r0)
+            .zip(cut(r1))
+            .zip(cut(r2).zip(cut(r3)))
+            .map(|((a, b), (c, d))| [[a, b], [c, d]]),
+    )
+}
+
+/// An element type [`Mean`] reduces, with the row kernel that suits it.
+pub trait MeanElement: Element {
+    /// Fills `out[i]` with the mean of `rows[..][xs[i].0..xs[i].1]`; the first `pairs`
+    /// spans are each the next two voxels. `scratch` is reusable space.
+    fn mean_row(
+        rows: &[&[Self]],
+        xs: &[(usize, usize)],
+        pairs: usize,
+        out: &mut [Self],
+        scratch: &mut Vec<f64>,
+    );
+}
+
+/// The f64 mean of one output row, rounded half to even for integers and bool.
+fn mean_row_f64<T: Element>(rows: &[&[T]], xs: &[(usize, usize)], out: &mut [T], acc: &mut Vec<f64>)
+where
+    f64: CastInto<T>,
+{
+    let round = T::DTYPE.is_integer() || T::DTYPE == crate::dtype::DType::Bool;
+    acc.clear();
+    acc.resize(xs.len(), -0.0);
+    for row in rows {
+        for (a, &(x0, x1)) in acc.iter_mut().zip(xs) {
+            for &v in &row[x0..x1] {
+                *a += CastInto::<f64>::cast_into(v);
+            }
+        }
+    }
+    for ((o, &sum), &(x0, x1)) in out.iter_mut().zip(acc.iter()).zip(xs) {
+        *o = finish(sum, rows.len() * (x1 - x0), round);
+    }
+}
+
+/// [`MeanElement`] in f64 (wide integers, floats and bool).
+macro_rules! mean_in_f64 {
+    ($($t:ty),*) => {$(
+        impl MeanElement for $t {
+            fn mean_row(
+                rows: &[&[Self]],
+                xs: &[(usize, usize)],
+                _pairs: usize,
+                out: &mut [Self],
+                scratch: &mut Vec<f64>,
+            ) {
+                mean_row_f64(rows, xs, out, scratch);
+            }
+        }
+    )*};
+}
+mean_in_f64!(bool, u64, i64, f32, f64);
+
+/// [`MeanElement`] in exact integer sums for integers of up to 32 bits: `$acc` holds a
+/// 2×2×2 block sum plus 7 (vectorised lanes), `i64` any other block.
+macro_rules! mean_in_integers {
+    ($($t:ty => $acc:ty),*) => {$(
+        impl MeanElement for $t {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_precision_loss,
+                clippy::cast_sign_loss,
+                clippy::cast_possible_wrap,
+                clippy::cast_lossless,
+                reason = "a rounded mean lies in the element's range; sums are exact"
+            )]
+            fn mean_row(
+                rows: &[&[Self]],
+                xs: &[(usize, usize)],
+                pairs: usize,
+                out: &mut [Self],
+                _scratch: &mut Vec<f64>,
+            ) {
+                let mut done = 0;
+                let x0 = xs.first().map_or(0, |s| s.0);
+                if let Some(blocks) = pair_blocks(rows, x0, pairs.min(out.len())) {
+                    done = pairs.min(out.len());
+                    for (o, [[a, b], [c, d]]) in out[..done].iter_mut().zip(blocks) {
+                        let s = (a[0] as $acc + a[1] as $acc + b[0] as $acc + b[1] as $acc)
+                            + (c[0] as $acc + c[1] as $acc + d[0] as $acc + d[1] as $acc);
+                        // s / 8 rounded half to even: up when the remainder is above 4, or
+                        // 4 with an odd quotient.
+                        *o = ((s + 3 + ((s >> 3) & 1)) >> 3) as $t;
+                    }
+                }
+                for (o, &(x0, x1)) in out[done..].iter_mut().zip(&xs[done..]) {
+                    let sum: i64 = rows
+                        .iter()
+                        .flat_map(|row| &row[x0..x1])
+                        .map(|&v| i64::from(v))
+                        .sum();
+                    *o = finish(sum as f64, rows.len() * (x1 - x0), true);
+                }
+            }
+        }
+    )*};
+}
+mean_in_integers!(u8 => u16, i8 => i16, u16 => u32, i16 => i32, u32 => u64, i32 => i64);
 
 /// `sum / n`, rounded half to even when `round`; exact integer arithmetic while the sum
 /// is an exact integer well inside f64 (the same result as rounding the f64 quotient).
@@ -164,8 +286,17 @@ pub struct Mode;
 impl<T: Element + Ord> Reducer<T> for Mode {
     fn channel(&self, input: ArrayView3<'_, T>, spans: &Spans) -> Array3<T> {
         let mut block: Vec<T> = Vec::with_capacity(8);
+        let xs = &spans[2];
+        let (pairs, x0) = (pair_prefix(xs), xs.first().map_or(0, |s| s.0));
         for_each_row(input, spans, |rows, out_row| {
-            for (o, &(x0, x1)) in out_row.iter_mut().zip(&spans[2]) {
+            let mut done = 0;
+            if let Some(blocks) = pair_blocks(rows, x0, pairs.min(out_row.len())) {
+                done = pairs.min(out_row.len());
+                for (o, [[a, b], [c, d]]) in out_row[..done].iter_mut().zip(blocks) {
+                    *o = mode8([a[0], a[1], b[0], b[1], c[0], c[1], d[0], d[1]]);
+                }
+            }
+            for (o, &(x0, x1)) in out_row[done..].iter_mut().zip(&xs[done..]) {
                 block.clear();
                 for row in rows {
                     block.extend_from_slice(&row[x0..x1]);
@@ -174,6 +305,24 @@ impl<T: Element + Ord> Reducer<T> for Mode {
             }
         })
     }
+}
+
+/// [`mode`] of a 2×2×2 block without sorting or branches on the values: each value is
+/// counted against the values after it, which gives the first occurrence of every value
+/// its full count (later occurrences count less and never win).
+fn mode8<T: Element + Ord>(v: [T; 8]) -> T {
+    let zero = T::default();
+    if v.iter().fold(true, |all, &x| all & (x == v[0])) {
+        return v[0];
+    }
+    let (mut best, mut best_n) = (zero, 0u32);
+    for (i, &x) in v.iter().enumerate() {
+        let n = v[i..].iter().map(|&y| u32::from(y == x)).sum::<u32>();
+        let better = x != zero && (n > best_n || (n == best_n && x < best));
+        best = if better { x } else { best };
+        best_n = if better { n } else { best_n };
+    }
+    best
 }
 
 /// The mode of one block: most frequent non-zero value, ties to the smallest, 0 when all
@@ -272,6 +421,89 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out[[0, 0, 0]], 0);
+    }
+
+    /// 2×2×2 reductions of `input` (shape `n³`, `n` even, plus an odd edge) by the
+    /// kernels and by the plain per-block definitions.
+    fn check_blocks<T: MeanElement + Ord>(
+        input: &Array3<T>,
+        reducer: &impl Reducer<T>,
+        want: impl Fn(&mut Vec<T>) -> T,
+    ) {
+        let n = i64::try_from(input.dim().0).unwrap();
+        let out_n = (n + 1) / 2;
+        let got = downsample(
+            input.view().into_dyn(),
+            b([0; 3], [n; 3]),
+            b([0; 3], [out_n; 3]),
+            [2, 2, 2],
+            reducer,
+        )
+        .unwrap();
+        let u = |v: i64| usize::try_from(v).unwrap();
+        for ((z, y, x), &g) in got
+            .into_dimensionality::<ndarray::Ix3>()
+            .unwrap()
+            .indexed_iter()
+        {
+            let mut block = Vec::new();
+            for zz in 2 * z..(2 * z + 2).min(u(n)) {
+                for yy in 2 * y..(2 * y + 2).min(u(n)) {
+                    for xx in 2 * x..(2 * x + 2).min(u(n)) {
+                        block.push(input[[zz, yy, xx]]);
+                    }
+                }
+            }
+            assert_eq!(g, want(&mut block), "block {z},{y},{x}: {block:?}");
+        }
+    }
+
+    #[test]
+    fn vectorised_mean_equals_f64_rounding_for_every_small_integer() {
+        fn run<T>(lo: i64, hi: i64)
+        where
+            T: MeanElement + Ord + TryFrom<i64> + CastInto<f64>,
+            f64: CastInto<T>,
+        {
+            let mut state = 12345u64;
+            let input = Array3::from_shape_fn((7, 7, 7), |_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                let span = u64::try_from(hi - lo).unwrap() + 1;
+                let v = lo + i64::try_from((state >> 33) % span).unwrap();
+                T::try_from(v).ok().unwrap()
+            });
+            check_blocks(&input, &Mean, |block| {
+                let sum: f64 = block.iter().map(|&v| CastInto::<f64>::cast_into(v)).sum();
+                #[expect(clippy::cast_precision_loss, reason = "block sizes")]
+                let m = (sum / block.len() as f64).round_ties_even();
+                m.cast_into()
+            });
+        }
+        run::<u8>(0, 255);
+        run::<u8>(250, 255);
+        run::<i8>(-128, 127);
+        run::<u16>(0, 65535);
+        run::<i16>(-32768, 32767);
+        run::<u32>(0, i64::from(u32::MAX));
+        run::<i32>(i64::from(i32::MIN), i64::from(i32::MAX));
+        run::<i32>(-3, 3);
+    }
+
+    #[test]
+    fn mode_of_eight_equals_sorting_mode() {
+        let mut state = 99u64;
+        // Few distinct values so that blocks hold ties, repeats, zeros and uniform runs.
+        for values in [2u64, 3, 5, 9] {
+            let input = Array3::from_shape_fn((9, 9, 9), |(z, _, _)| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                if z < 2 { 4 } else { (state >> 33) % values }
+            });
+            check_blocks(&input, &Mode, |block| mode(block));
+        }
     }
 
     #[test]

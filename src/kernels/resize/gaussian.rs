@@ -1,7 +1,7 @@
 //! Step 1 of the resize pipeline: Gaussian anti-aliasing as `scipy.ndimage.gaussian_filter1d`
 //! computes it (`mode="mirror"`, `truncate=4.0`), axis by axis over f32.
 
-use super::lines::{LINE_GROUP, contiguous, for_line_groups, gather, scatter, split_shape};
+use super::lines::split_shape;
 use super::spline::{self, Tap};
 use super::{AxisPlan, factor};
 
@@ -74,10 +74,17 @@ fn extend_mirror(i: i64, n: usize) -> usize {
     m as usize
 }
 
+/// Elements of a plane row filtered together (the accumulators stay in L1).
+const STRIP: usize = 512;
+
 /// One `gaussian_filter1d` pass along `axis` (when `kernel` is given) over a standard-layout
 /// f32 array, keeping only the positions `keep` (sorted) along that axis; f64 accumulation in
 /// the order of `NI_Correlate1D`'s symmetric branch (centre, then pairs from the outermost
 /// inwards), rounded to f32. Mirror boundaries as `NI_ExtendLine`.
+///
+/// Every output element sees exactly that sequence of operations; the loops run over
+/// contiguous memory: along the rows of a plane for the outer axes, along a
+/// mirror-extended copy of each line for the last one.
 fn gaussian_pass(
     src: &[f32],
     shape: &[usize],
@@ -94,30 +101,86 @@ fn gaussian_pass(
         .collect();
     let (outer, _, inner) = split_shape(shape, axis);
     let mut dst = vec![0.0_f32; outer * keep.len() * inner];
-    let mut buf = vec![0.0_f64; n * LINE_GROUP];
-    let mut acc = vec![0.0_f64; LINE_GROUP];
-    for_line_groups(shape, axis, keep.len(), |group, step| {
-        let w = group.len();
-        let dense = contiguous(group);
-        for i in 0..n {
-            gather(src, group, dense, i * step, &mut buf[i * w..(i + 1) * w]);
-        }
-        let row = |e: usize| &buf[ext_row[e] * w..(ext_row[e] + 1) * w];
-        for (j, &p) in keep.iter().enumerate() {
-            let c = p + r;
-            for (a, &x) in acc[..w].iter_mut().zip(row(c)) {
-                *a = x * kernel[r];
+    if dst.is_empty() {
+        return dst;
+    }
+    if inner == 1 {
+        let mut line = vec![0.0_f64; n + 2 * r];
+        let mut acc = vec![0.0_f64; keep.len()];
+        for (src_line, out) in src.chunks_exact(n).zip(dst.chunks_exact_mut(keep.len())) {
+            // The line itself, then the mirrored samples on either side.
+            for (e, &x) in line[r..r + n].iter_mut().zip(src_line) {
+                *e = f64::from(x);
             }
-            for d in (1..=r).rev() {
-                let k = kernel[r - d];
-                for ((a, &x), &y) in acc[..w].iter_mut().zip(row(c - d)).zip(row(c + d)) {
-                    *a += (x + y) * k;
+            for i in (0..r).chain(r + n..n + 2 * r) {
+                line[i] = f64::from(src_line[ext_row[i]]);
+            }
+            filter_line(&line, kernel, keep, &mut acc);
+            for (o, &a) in out.iter_mut().zip(&acc) {
+                *o = a as f32;
+            }
+        }
+        return dst;
+    }
+    let mut acc = vec![0.0_f64; STRIP.min(inner)];
+    for (plane, out) in src
+        .chunks_exact(n * inner)
+        .zip(dst.chunks_exact_mut(keep.len() * inner))
+    {
+        for lo in (0..inner).step_by(STRIP) {
+            let hi = (lo + STRIP).min(inner);
+            let acc = &mut acc[..hi - lo];
+            let row = |e: usize| &plane[ext_row[e] * inner + lo..ext_row[e] * inner + hi];
+            for (j, &p) in keep.iter().enumerate() {
+                let c = p + r;
+                for (a, &x) in acc.iter_mut().zip(row(c)) {
+                    *a = f64::from(x) * kernel[r];
+                }
+                for d in (1..=r).rev() {
+                    let k = kernel[r - d];
+                    for ((a, &x), &y) in acc.iter_mut().zip(row(c - d)).zip(row(c + d)) {
+                        *a += (f64::from(x) + f64::from(y)) * k;
+                    }
+                }
+                for (o, &a) in out[j * inner + lo..j * inner + hi]
+                    .iter_mut()
+                    .zip(acc.iter())
+                {
+                    *o = a as f32;
                 }
             }
-            scatter(&mut dst, group, dense, j * step, &acc[..w], |a| a as f32);
         }
-    });
+    }
     dst
+}
+
+/// The kept positions of one mirror-extended line (`line[i + r]` is sample `i`), filtered
+/// into `acc`: vectorised across positions when every position is kept.
+fn filter_line(line: &[f64], kernel: &[f64], keep: &[usize], acc: &mut [f64]) {
+    let r = kernel.len() / 2;
+    let n = line.len() - 2 * r;
+    if keep.len() == n {
+        // Sorted, distinct and `n` of them: every position, in order.
+        for (a, &x) in acc.iter_mut().zip(&line[r..r + n]) {
+            *a = x * kernel[r];
+        }
+        for d in (1..=r).rev() {
+            let k = kernel[r - d];
+            let pairs = line[r - d..r - d + n].iter().zip(&line[r + d..r + d + n]);
+            for (a, (&x, &y)) in acc.iter_mut().zip(pairs) {
+                *a += (x + y) * k;
+            }
+        }
+        return;
+    }
+    for (a, &p) in acc.iter_mut().zip(keep) {
+        let c = p + r;
+        let mut t = line[c] * kernel[r];
+        for d in (1..=r).rev() {
+            t += (line[c - d] + line[c + d]) * kernel[r - d];
+        }
+        *a = t;
+    }
 }
 
 /// The anti-aliasing step over a standard-layout window of `shape`: one [`gaussian_pass`] per

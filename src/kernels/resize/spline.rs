@@ -272,6 +272,10 @@ fn spline_pass<T: Copy + Into<f64>>(
 /// `(order + 1)^ndim` taps exactly as `NI_ZoomShift` does (row-major over the taps, each
 /// coefficient multiplied by the axis weights in axis order, accumulated in one f64); returns
 /// the clipped f32 values in row-major order. Used for orders 0 and 1.
+///
+/// Each output row (last axis) is one vector of accumulators: the taps of the leading axes
+/// are walked in scipy's order and, for each, the last axis's taps are added to every sample
+/// of the row, so every sample still sees its own sequence of operations.
 fn interpolate_tensor(
     values: &[f32],
     shape: &[usize],
@@ -279,63 +283,98 @@ fn interpolate_tensor(
     order: usize,
     clip: (f32, f32),
 ) -> Vec<f32> {
+    let Some((last_taps, lead_taps)) = taps.split_last() else {
+        return Vec::new();
+    };
     let ndim = taps.len();
     let mut strides = vec![1_usize; ndim];
     for a in (0..ndim.saturating_sub(1)).rev() {
         strides[a] = strides[a + 1] * shape[a + 1];
     }
     let per_axis = order + 1;
-    let filter_size = per_axis.pow(ndim as u32);
-    // Tap coordinates in scipy's order (last axis fastest), as indices `a * per_axis + f`
-    // into the per-sample tables below.
-    let mut fcoords = vec![0_usize; filter_size * ndim];
-    for h in 0..filter_size {
-        let mut rest = h;
-        for a in (0..ndim).rev() {
-            fcoords[h * ndim + a] = a * per_axis + rest % per_axis;
-            rest /= per_axis;
-        }
-    }
-    // Flat offsets and weights of the taps of the current output sample, per axis.
-    let mut offsets = vec![0_usize; ndim * per_axis];
-    let mut weights = vec![0.0_f64; ndim * per_axis];
-    let set_axis = |a: usize, k: usize, offsets: &mut [usize], weights: &mut [f64]| {
-        let t = &taps[a][k];
-        for f in 0..per_axis {
-            offsets[a * per_axis + f] = t.idx[f] * strides[a];
-            weights[a * per_axis + f] = t.w[f];
-        }
-    };
-    for a in 0..ndim {
-        set_axis(a, 0, &mut offsets, &mut weights);
-    }
-    let total: usize = taps.iter().map(Vec::len).product();
-    let mut out = Vec::with_capacity(total);
-    let mut index = vec![0_usize; ndim];
-    for _ in 0..total {
-        let mut t = 0.0_f64;
-        for f in fcoords.chunks_exact(ndim) {
-            let offset: usize = f.iter().map(|&i| offsets[i]).sum();
-            let mut coeff = f64::from(values[offset]);
-            if order > 0 {
-                for &i in f {
-                    coeff *= weights[i];
-                }
+    // Per tap of the last axis: every output sample's input position and weight.
+    let last_idx: Vec<Vec<usize>> = (0..per_axis)
+        .map(|f| last_taps.iter().map(|t| t.idx[f]).collect())
+        .collect();
+    let last_w: Vec<Vec<f64>> = (0..per_axis)
+        .map(|f| last_taps.iter().map(|t| t.w[f]).collect())
+        .collect();
+    let lead_taps_n = per_axis.pow((ndim - 1) as u32);
+    let rows: usize = lead_taps.iter().map(Vec::len).product();
+    let mut out = Vec::with_capacity(rows * last_taps.len());
+    let mut acc = vec![0.0_f64; last_taps.len()];
+    let mut index = vec![0_usize; ndim - 1];
+    let mut weights = vec![0.0_f64; ndim - 1];
+    for _ in 0..rows {
+        acc.fill(0.0);
+        for h in 0..lead_taps_n {
+            // Leading-axis tap `h` (last leading axis fastest): its offset and weights.
+            let (mut rest, mut base) = (h, 0);
+            for a in (0..ndim - 1).rev() {
+                let t = &lead_taps[a][index[a]];
+                let f = rest % per_axis;
+                rest /= per_axis;
+                base += t.idx[f] * strides[a];
+                weights[a] = t.w[f];
             }
-            t += coeff;
+            for (idx, w) in last_idx.iter().zip(&last_w) {
+                let weights = (order > 0).then_some((weights.as_slice(), w.as_slice()));
+                add_taps(&mut acc, values, base, idx, weights);
+            }
         }
-        out.push(clip_value(t as f32, clip));
-        for a in (0..ndim).rev() {
+        out.extend(acc.iter().map(|&t| clip_value(t as f32, clip)));
+        for a in (0..ndim - 1).rev() {
             index[a] += 1;
-            if index[a] < taps[a].len() {
-                set_axis(a, index[a], &mut offsets, &mut weights);
+            if index[a] < lead_taps[a].len() {
                 break;
             }
             index[a] = 0;
-            set_axis(a, 0, &mut offsets, &mut weights);
         }
     }
     out
+}
+
+/// `acc[k] += values[base + idx[k]] * lead[0] * .. * w[k]` (in that order), or without the
+/// products when `weights` is `None` (order 0).
+fn add_taps(
+    acc: &mut [f64],
+    values: &[f32],
+    base: usize,
+    idx: &[usize],
+    weights: Option<(&[f64], &[f64])>,
+) {
+    let at = |i: usize| f64::from(values[base + i]);
+    match weights {
+        None => {
+            for (a, &i) in acc.iter_mut().zip(idx) {
+                *a += at(i);
+            }
+        }
+        Some((&[], w)) => {
+            for ((a, &i), &wk) in acc.iter_mut().zip(idx).zip(w) {
+                *a += at(i) * wk;
+            }
+        }
+        Some((&[w0], w)) => {
+            for ((a, &i), &wk) in acc.iter_mut().zip(idx).zip(w) {
+                *a += at(i) * w0 * wk;
+            }
+        }
+        Some((&[w0, w1], w)) => {
+            for ((a, &i), &wk) in acc.iter_mut().zip(idx).zip(w) {
+                *a += at(i) * w0 * w1 * wk;
+            }
+        }
+        Some((lead, w)) => {
+            for ((a, &i), &wk) in acc.iter_mut().zip(idx).zip(w) {
+                let mut coeff = at(i);
+                for &wl in lead {
+                    coeff *= wl;
+                }
+                *a += coeff * wk;
+            }
+        }
+    }
 }
 
 /// The taps of every output index in `out_ranges`, per axis, relative to the start of the

@@ -199,6 +199,24 @@ def same_dtype(got, want, what):
 
 
 # ------------------------------------------------------------------ the server
+def kill_group(p):
+    """Stops the process group of `p` (started with start_new_session): TERM, then KILL."""
+    if p is None or p.poll() is not None:
+        return
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(10)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -245,16 +263,7 @@ class Server:
 
     def stop(self):
         p, self.proc = self.proc, None
-        if p is not None and p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)   # the group of the process we started
-                p.wait(10)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait(5)
+        kill_group(p)
         shutil.rmtree(self.state, ignore_errors=True)
 
     def put(self, name, config):
@@ -816,16 +825,7 @@ class Browser:
 
     def close(self):
         p, self.proc = self.proc, None
-        if p is not None and p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)     # Chromium's own process group
-                p.wait(10)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait(5)
+        kill_group(p)     # Chromium's own process group
         log = os.path.join(self.prof, "chromium.log")
         if os.path.exists(log):
             shutil.copy(log, self.out_dir / "chromium.log")

@@ -100,15 +100,7 @@ class Cdp:
 
     def close(self):
         p, self.proc = self.proc, None
-        if p is not None and p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(10)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        c.kill_group(p)
         shutil.rmtree(self.prof, ignore_errors=True)
 
     def run(self, coro, timeout):

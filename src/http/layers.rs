@@ -59,11 +59,29 @@ pub fn cors() -> CorsLayer {
         .max_age(Duration::from_secs(86_400))
 }
 
-/// gzip/zstd for full (200) responses above 256 bytes that are not already compressed;
-/// never for 206 (a range of the identity bytes).
+/// Largest body compressed on the fly: above it gzip costs more time than the bytes it
+/// saves (a 16 MiB EM ROI: 0.69 s gzip against 0.04 s plain, for 20% fewer bytes).
+pub const COMPRESS_MAX_BYTES: u64 = 1 << 20;
+
+/// Leaves out bodies known to be over [`COMPRESS_MAX_BYTES`].
+#[derive(Debug, Clone, Copy)]
+struct NotLarge;
+
+impl Predicate for NotLarge {
+    fn should_compress<B: http_body::Body>(&self, response: &axum::http::Response<B>) -> bool {
+        response
+            .body()
+            .size_hint()
+            .exact()
+            .is_none_or(|n| n <= COMPRESS_MAX_BYTES)
+    }
+}
+
+/// gzip/zstd for full (200) responses from 256 bytes to [`COMPRESS_MAX_BYTES`] that are
+/// not already compressed; never for 206 (a range of the identity bytes).
 #[must_use]
 pub fn compression() -> CompressionLayer<impl Predicate> {
-    let predicate = DefaultPredicate::new().and(
+    let predicate = DefaultPredicate::new().and(NotLarge).and(
         |status: StatusCode,
          _v: axum::http::Version,
          _h: &axum::http::HeaderMap,

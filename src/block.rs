@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn, SliceInfoElem};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::dtype::DType;
-use crate::volume::{Volume, row_starts};
+use crate::volume::{Volume, region, row_starts};
 use crate::with_volume;
 
 /// The block `begin + shape` (all axes) of a shared, C-order volume.
@@ -112,13 +112,7 @@ impl Block {
     /// The block as a (strided) view of `a`, the array of [`Block::volume`].
     #[must_use]
     pub fn view_of<'a, T>(&self, a: &'a ArrayD<T>) -> ArrayViewD<'a, T> {
-        let info: Vec<SliceInfoElem> = self
-            .begin
-            .iter()
-            .zip(&self.shape)
-            .map(|(&b, &s)| SliceInfoElem::from(b..b + s))
-            .collect();
-        a.slice(info.as_slice())
+        a.slice(region(&self.begin, &self.shape).as_slice())
     }
 
     /// `f` of every element, in C order, as an array of the block's shape.
@@ -142,7 +136,7 @@ impl Block {
     #[must_use]
     pub fn into_volume(self) -> Volume {
         if self.shape == self.volume.shape() {
-            return Arc::try_unwrap(self.volume).unwrap_or_else(|shared| (*shared).clone());
+            return Volume::unshared(self.volume);
         }
         self.volume
             .crop(&self.begin, &self.shape)

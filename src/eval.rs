@@ -340,7 +340,9 @@ pub async fn read_roi(
     roi: &Roi,
     fill: Option<&Fill>,
 ) -> Result<Volume, EvalError> {
-    read_roi_shared(ctx, array, roi, fill).await.map(unshare)
+    read_roi_shared(ctx, array, roi, fill)
+        .await
+        .map(Volume::unshared)
 }
 
 /// [`read_roi`], without copying when the ROI is exactly one cached chunk (the cache's
@@ -383,11 +385,6 @@ pub async fn read_roi_shared(
         out.paste(&part, &at).map_err(EvalError::Internal)?;
     }
     Ok(Arc::new(out))
-}
-
-/// The volume itself, copied only when the cache still holds it.
-fn unshare(v: Arc<Volume>) -> Volume {
-    Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone())
 }
 
 /// Position of a spatial voxel offset in a volume's index space (channel 0 first).

@@ -1,6 +1,8 @@
 //! [`Volume`]: one typed n-d array (axes `c?,z,y,x`, C order) for every [`DType`],
 //! with the `with_volume!` / `with_dtype!` macros that dispatch once to a generic body.
 
+use std::sync::Arc;
+
 use ndarray::{ArrayD, ArrayViewD, IxDyn, SliceInfoElem};
 
 use crate::dtype::{CastInto, DType, Element};
@@ -93,7 +95,7 @@ pub trait VolumeElement: Element {
     fn wrap(a: ArrayD<Self>) -> Volume;
 }
 
-fn region(begin: &[usize], shape: &[usize]) -> Vec<SliceInfoElem> {
+pub(crate) fn region(begin: &[usize], shape: &[usize]) -> Vec<SliceInfoElem> {
     begin
         .iter()
         .zip(shape)
@@ -322,6 +324,12 @@ impl Volume {
                 "region {begin:?}+{shape:?} is outside a volume of shape {own:?}"
             ))
         }
+    }
+
+    /// The volume itself, copied only when someone else still holds it.
+    #[must_use]
+    pub fn unshared(v: Arc<Volume>) -> Volume {
+        Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone())
     }
 
     /// The sub-block `[begin, begin + shape)` (all axes) as a new volume.

@@ -37,6 +37,8 @@ pub struct ChunkKey {
     hash: ConfigHash,
     kind: Kind,
     idx: Coord,
+    /// Write generation of the data the entry was computed from (0 for read-only data).
+    generation: u64,
     /// Seconds the entry may live (data that can change upstream), `None` = until evicted.
     ttl_secs: Option<u32>,
 }
@@ -49,11 +51,12 @@ pub struct DataKey(ChunkKey);
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EncodedKey(ChunkKey);
 
-fn key(meta: &Metadata, kind: Kind, idx: Coord) -> ChunkKey {
+fn key(meta: &Metadata, kind: Kind, idx: Coord, generation: u64) -> ChunkKey {
     ChunkKey {
         hash: meta.hash,
         kind,
         idx,
+        generation,
         ttl_secs: match meta.freshness {
             Freshness::MaxAge(s) => Some(s),
             Freshness::Revalidate | Freshness::Immutable => None,
@@ -62,20 +65,20 @@ fn key(meta: &Metadata, kind: Kind, idx: Coord) -> ChunkKey {
 }
 
 impl DataKey {
-    /// Grid cell `idx` of the array with `meta` (a time to live when its data may change
-    /// upstream, [`Freshness::MaxAge`]).
+    /// Grid cell `idx` of the array with `meta` at write `generation` (a time to live
+    /// when its data may change upstream, [`Freshness::MaxAge`]).
     #[must_use]
-    pub fn of(meta: &Metadata, idx: Coord) -> Self {
-        Self(key(meta, Kind::Data, idx))
+    pub fn of(meta: &Metadata, idx: Coord, generation: u64) -> Self {
+        Self(key(meta, Kind::Data, idx, generation))
     }
 }
 
 impl EncodedKey {
     /// The chunk at `at` (a grid cell or a voxel box) of the array with `meta`, encoded
-    /// as `encoding`.
+    /// as `encoding`, at write `generation`.
     #[must_use]
-    pub fn of(meta: &Metadata, encoding: EncodingId, at: Coord) -> Self {
-        Self(key(meta, Kind::Encoded(encoding), at))
+    pub fn of(meta: &Metadata, encoding: EncodingId, at: Coord, generation: u64) -> Self {
+        Self(key(meta, Kind::Encoded(encoding), at, generation))
     }
 }
 
@@ -261,6 +264,7 @@ mod tests {
             hash: ConfigHash([1; 16]),
             kind: Kind::Data,
             idx: Coord::from([i]),
+            generation: 0,
             ttl_secs,
         })
     }

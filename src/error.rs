@@ -35,6 +35,9 @@ pub enum Error {
     /// The config is invalid; every problem is listed.
     #[error("the config is invalid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Validation(Vec<FieldProblem>),
+    /// The request is well-formed but cannot be applied (a write of another dtype).
+    #[error("{0}")]
+    Unprocessable(String),
     /// The change conflicts with the registry's state.
     #[error("{0}")]
     Conflict(String),
@@ -84,6 +87,7 @@ impl Error {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::Limit(e) | Error::Eval(EvalError::Limit(e)) => limit_status(e.limit),
@@ -118,6 +122,7 @@ impl Error {
             Error::BadRequest(_) => "bad-request",
             Error::Validation(_) => "invalid-config",
             Error::Conflict(_) => "conflict",
+            Error::Unprocessable(_) => "unprocessable",
             Error::Unauthorized => "unauthorized",
             Error::Forbidden => "forbidden",
             Error::Limit(_) | Error::Eval(EvalError::Limit(_)) => "limit-exceeded",

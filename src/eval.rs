@@ -196,8 +196,8 @@ impl ReadCtx {
     /// Whatever the array's read returns.
     pub async fn chunk(&self, array: &ArrayRef, idx: &Coord) -> Result<Arc<Volume>, EvalError> {
         let m = array.meta();
-        let key = DataKey::of(m, idx.clone());
         let roi = m.grid.chunk_roi(idx).intersect(&m.roi);
+        let key = DataKey::of(m, idx.clone(), array.generation(&roi));
         self.limits
             .chunk_bytes(volume_bytes(&m.volume_shape(&roi), m.dtype.size()))?;
         self.cache
@@ -238,7 +238,12 @@ pub async fn encoded_chunk<E: Encoder + Clone>(
     encoder: E,
 ) -> Result<Bytes, EvalError> {
     let at = Coord::new(roi.offset.iter().chain(roi.shape.iter()).copied().collect());
-    let key = EncodedKey::of(array.meta(), EncodingId(encoder.id()), at);
+    let key = EncodedKey::of(
+        array.meta(),
+        EncodingId(encoder.id()),
+        at,
+        array.generation(roi),
+    );
     ctx.cache
         .bytes(key, async {
             let v = read_roi_shared(ctx, array, roi, None).await?;
@@ -282,7 +287,15 @@ pub async fn stored_chunk(
             .map(|&i| i64::try_from(i).unwrap_or(i64::MAX))
             .collect(),
     );
-    let key = EncodedKey::of(array.meta(), EncodingId("stored"), at);
+    let m = array.meta();
+    let spatial = Coord::new(
+        at.iter()
+            .skip(usize::from(m.num_channels.is_some()))
+            .copied()
+            .collect(),
+    );
+    let generation = array.generation(&m.grid.chunk_roi(&spatial).intersect(&m.roi));
+    let key = EncodedKey::of(m, EncodingId("stored"), at, generation);
     let (array, idx) = (array.clone(), idx.to_vec());
     ctx.cache
         .bytes(key, async move {

@@ -262,6 +262,14 @@ impl Levels {
         Roi::from_bounds(pick(b.begin), &pick(b.end)).to_world(&pick(level.resolution))
     }
 
+    /// The write generation of the voxels `b` of level `k` (0 when nothing below is
+    /// writable).
+    #[must_use]
+    pub fn generation(&self, k: usize, b: Box3) -> u64 {
+        self.level(k)
+            .map_or(0, |l| l.array.generation(&self.world_roi(l, b)))
+    }
+
     /// Each level as `GET /v1/arrays/{name}` lists it.
     #[must_use]
     pub fn to_json(&self) -> Value {
@@ -330,6 +338,8 @@ mod tests {
             cache: false,
             freshness: Freshness::Immutable,
             depth: 1,
+            writable: false,
+            mutable: false,
         }
     }
 

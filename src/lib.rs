@@ -43,6 +43,7 @@ pub mod settings;
 pub mod storage;
 pub mod views;
 pub mod volume;
+pub mod write;
 
 /// Installs rustls' ring crypto provider (idempotent); HTTP clients need it.
 pub fn init_tls() {

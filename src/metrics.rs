@@ -92,6 +92,16 @@ pub struct Metrics {
     pub storage_requests: Family<StorageLabels, Counter>,
     /// Remote storage latency by store and outcome.
     pub storage_seconds: HistFamily<StorageLabels>,
+    /// Bytes of voxels written into stored chunks.
+    pub write_bytes: Counter,
+    /// Stored chunks written.
+    pub write_chunks: Counter,
+    /// Time of each acknowledged ROI write (all chunks durable).
+    pub write_seconds: Histogram,
+    /// Chunk writes that waited for another writer of the same chunk.
+    pub write_lock_waits: Counter,
+    /// Time those chunk writes waited.
+    pub write_lock_wait_seconds: Histogram,
 }
 
 /// Registers `metric` as `name` and returns it.
@@ -146,6 +156,16 @@ impl Metrics {
                 Counter::default();
             upstream_requests: "upstream_requests", "Upstream (DVID) requests by server and outcome",
                 Family::<UpstreamLabels, Counter>::default();
+            write_bytes: "write_bytes", "Bytes of voxels written into stored chunks",
+                Counter::default();
+            write_chunks: "write_chunks", "Stored chunks written",
+                Counter::default();
+            write_seconds: "write_duration_seconds", "Time of each acknowledged ROI write (every chunk durable)",
+                latency_histogram();
+            write_lock_waits: "write_lock_waits", "Chunk writes that waited for another writer of the same chunk",
+                Counter::default();
+            write_lock_wait_seconds: "write_lock_wait_seconds", "Time chunk writes waited for the chunk's lock",
+                latency_histogram();
             upstream_seconds: "upstream_request_duration_seconds", "Upstream (DVID) latency by server and outcome",
                 Family::new_with_constructor(latency_histogram);
         }

@@ -43,6 +43,8 @@ pub struct AppState {
     pub admin_token: Option<Arc<str>>,
     /// Bytes of ROI responses in flight (`--max-inflight-bytes`).
     pub budget: ResponseBudget,
+    /// Data root, remote stores and writers, as configs are resolved with.
+    pub env: ResolveEnv,
 }
 
 /// One route: method, path template and handler.
@@ -72,7 +74,7 @@ macro_rules! routes {
 pub fn routes() -> Vec<RouteDef> {
     use views::zarr::{ArrayKey, OmeKey};
     use views::{arrays, health, index, local_viewer, metrics, neuroglancer, precomputed};
-    use views::{preview, roi, segments, zarr};
+    use views::{preview, roi, segments, write, zarr};
     routes! {
         GET "/" => index::index;
         GET "/healthz" => health::healthz;
@@ -83,6 +85,8 @@ pub fn routes() -> Vec<RouteDef> {
         PUT "/v1/arrays/{name}" => arrays::put;
         DELETE "/v1/arrays/{name}" => arrays::delete;
         GET "/v1/arrays/{name}/roi" => roi::roi;
+        PUT "/v1/arrays/{name}/roi" => write::put_roi;
+        PATCH "/v1/arrays/{name}/attrs" => write::patch_attrs;
         GET "/v1/arrays/{name}/precomputed/info" => precomputed::get_info;
         GET "/v1/arrays/{name}/precomputed/segment_properties/info" => segments::get_info;
         GET "/v1/arrays/{name}/precomputed/{key}/{chunk}" => precomputed::get_chunk;
@@ -200,10 +204,11 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         data_root,
         demo_root: settings.demo.then(|| settings.state_dir.join("demo")),
         dvid: Arc::new(DvidPool::from_env(metrics.clone())?),
+        writes: Arc::default(),
     };
     let registry = match &settings.registry {
-        Some(url) => Registry::shared(&url.0, env, cache)?,
-        None => Registry::new(&settings.state_dir, env, cache)
+        Some(url) => Registry::shared(&url.0, env.clone(), cache)?,
+        None => Registry::new(&settings.state_dir, env.clone(), cache)
             .map_err(|e| format!("--state-dir {}: {e}", settings.state_dir.display()))?,
     };
     let admin_token = match &settings.admin_token_file {
@@ -231,6 +236,7 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         settings: Arc::new(settings),
         metrics,
         admin_token,
+        env,
     })
 }
 

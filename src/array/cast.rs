@@ -63,6 +63,7 @@ impl Cast {
             hash: ConfigHash::of(&json!({"type": "cast", "source": m.hash.to_string(), "to": to})),
             cache: false,
             depth: m.depth + 1,
+            writable: false,
             ..m.clone()
         };
         std::sync::Arc::new(Self { meta, source })

@@ -102,6 +102,7 @@ impl Downsample {
             hash,
             cache: true,
             depth: m.depth + 1,
+            writable: false,
             ..m.clone()
         };
         Ok(Arc::new(Self {

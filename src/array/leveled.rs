@@ -49,4 +49,12 @@ impl Array for Leveled {
     fn stored_levels(&self) -> Vec<ArrayRef> {
         self.levels.clone()
     }
+
+    fn generation(&self, roi: &Roi) -> u64 {
+        self.inner.generation(roi)
+    }
+
+    fn writer(&self) -> Option<&std::sync::Arc<crate::write::Writable>> {
+        self.inner.writer()
+    }
 }

@@ -20,6 +20,7 @@ use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi};
 use crate::grid::ChunkGrid;
 use crate::volume::Volume;
+use crate::write::Writable;
 
 /// The two [`Array`] accessors a wrapper shares: for a struct with a `meta: Metadata`
 /// field and one `source: ArrayRef` (`wrapper_accessors!(source)`) or a
@@ -158,6 +159,10 @@ pub struct Metadata {
     pub freshness: Freshness,
     /// Chain depth: 1 for a source, one more than its deepest source for a wrapper.
     pub depth: usize,
+    /// A stored array open for writing (`PUT .../roi`).
+    pub writable: bool,
+    /// The array or a source is writable: its data has write generations.
+    pub mutable: bool,
 }
 
 impl Metadata {
@@ -210,7 +215,7 @@ impl Metadata {
             "shape": self.shape(),
             "chunk_shape": self.chunk_shape(),
             "attrs": self.attrs,
-            "writable": false,
+            "writable": self.writable,
         })
     }
 }
@@ -265,6 +270,30 @@ pub trait Array: Send + Sync + fmt::Debug {
     /// them instead of computing those levels. Empty for most arrays.
     fn stored_levels(&self) -> Vec<ArrayRef> {
         Vec::new()
+    }
+
+    /// The write generation of the data a read of `roi` (world units) returns
+    /// ([`crate::write::generations`]); 0 unless a writable array is below.
+    fn generation(&self, roi: &Roi) -> u64 {
+        if !self.meta().mutable {
+            return 0;
+        }
+        let footprint = self.footprint(roi);
+        self.sources()
+            .iter()
+            .map(|s| s.generation(&footprint))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The region of the sources (world units) a read of `roi` depends on.
+    fn footprint(&self, roi: &Roi) -> Roi {
+        roi.clone()
+    }
+
+    /// The writer of a zarr array opened for writing.
+    fn writer(&self) -> Option<&Arc<Writable>> {
+        None
     }
 }
 

@@ -18,8 +18,8 @@ use serde_json::Map;
 
 use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
+use super::zarr::geometry::validate_geometry;
 use super::zarr::metadata::FoundGeometry;
-use super::zarr::validate_geometry;
 use super::{Array, Freshness, Metadata};
 use crate::block::Block;
 use crate::dtype::DType;

@@ -48,6 +48,8 @@ pub struct ResolveEnv {
     pub metrics: Arc<Metrics>,
     /// The remote stores configs may open.
     pub remotes: Arc<Remotes>,
+    /// The arrays open for writing.
+    pub writes: Arc<crate::write::WriteTable>,
 }
 
 impl ResolveEnv {
@@ -133,6 +135,8 @@ pub struct NodeCtx<'a> {
     freshness: Freshness,
     /// 1 for a source, one more than the deepest source for a wrapper.
     depth: usize,
+    /// A source is writable.
+    mutable: bool,
 }
 
 /// Parts of [`Metadata`] a type computes; the context adds hash, options and type.
@@ -202,6 +206,7 @@ impl<'a> NodeCtx<'a> {
             identity: json!({"of": self.identity, "level": tag}),
             freshness: self.freshness,
             depth: self.depth,
+            mutable: self.mutable,
         }
     }
 
@@ -317,6 +322,8 @@ impl<'a> NodeCtx<'a> {
             cache: self.options.cache,
             freshness: self.freshness,
             depth: self.depth,
+            writable: false,
+            mutable: self.mutable,
         })
     }
 }
@@ -377,6 +384,7 @@ pub fn resolve<'a>(
                 .map(|s| s.array.meta().depth)
                 .max()
                 .unwrap_or(0),
+            mutable: sources.iter().any(|s| s.array.meta().mutable),
         };
         let levels = if node.typed.value_wise() {
             wrapper_levels(&node.typed, &sources, &ctx).await

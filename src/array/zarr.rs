@@ -10,6 +10,7 @@
 //! assert!(matches!(node.typed, TypedConfig::Zarr(_)));
 //! ```
 
+pub mod geometry;
 pub mod layout;
 pub mod levels;
 pub mod metadata;
@@ -28,8 +29,10 @@ use zarrs::array::{
 use zarrs::plugin::ExtensionName;
 use zarrs::storage::{ReadableStorageTraits, StoreKey};
 
+pub use self::geometry::Geometry;
+use self::geometry::validate_geometry;
 use self::layout::Layout;
-use self::metadata::{FoundGeometry, NodeAttrs, find_geometry};
+use self::metadata::{NodeAttrs, find_geometry};
 use self::passthrough::PassThrough;
 use self::shards::ShardIndexes;
 use super::resolve::{MetaParts, NodeCtx};
@@ -42,6 +45,8 @@ use crate::storage::n5;
 use crate::storage::remote::is_url;
 use crate::volume::Volume;
 use crate::with_dtype;
+use crate::write::Writable;
+use crate::write::create::CreateSpec;
 
 /// Config fields of `zarr`.
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +62,12 @@ pub struct ZarrConfig {
     /// Axis names overriding the metadata.
     #[serde(default)]
     pub axes: Option<Vec<String>>,
+    /// Creates the array when the config is registered ([`crate::write::create`]).
+    #[serde(default)]
+    pub create: Option<Box<CreateSpec>>,
+    /// Opens the array for writing (implied by `create`).
+    #[serde(default)]
+    pub writable: bool,
 }
 
 type Storage = dyn ReadableStorageTraits;
@@ -122,110 +133,8 @@ pub struct Zarr {
     zarr_format: u8,
     /// Dataset paths of the coarser levels of its OME-NGFF multiscale group.
     pub(crate) coarser: Vec<String>,
-}
-
-/// Geometry of the stored array after validation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Geometry {
-    /// Channels when the first axis is `c`.
-    pub num_channels: Option<usize>,
-    /// Voxel size, spatial.
-    pub voxel_size: Coord,
-    /// World coordinate of voxel 0 (rounded onto the voxel grid).
-    pub offset: Coord,
-    /// Units per spatial axis, z,y,x.
-    pub units: Option<Vec<String>>,
-    /// How stored axes become served ones.
-    pub layout: Layout,
-}
-
-fn integral(values: &[f64], what: &str) -> Result<Vec<i64>, String> {
-    values
-        .iter()
-        .map(|&v| {
-            #[expect(
-                clippy::cast_possible_truncation,
-                reason = "checked integral and in range below"
-            )]
-            let i = v.round() as i64;
-            if (v - v.round()).abs() > 1e-9 || !v.is_finite() {
-                Err(format!("{what} {values:?} must be integers"))
-            } else {
-                Ok(i)
-            }
-        })
-        .collect()
-}
-
-/// Validates found geometry against the stored shape.
-///
-/// # Errors
-/// A reason naming the inconsistency.
-pub fn validate_geometry(
-    found: &FoundGeometry,
-    config_axes: Option<&[String]>,
-    shape: &[u64],
-) -> Result<Geometry, String> {
-    let ndim = shape.len();
-    if !(1..=layout::MAX_DIMS).contains(&ndim) {
-        return Err(format!(
-            "the array has {ndim} dimensions; 1-3 spatial axes plus optional channel and singleton time axes are supported"
-        ));
-    }
-    let axes: Vec<String> = config_axes
-        .map(<[String]>::to_vec)
-        .or_else(|| found.axes.clone())
-        .unwrap_or_else(|| Layout::default_axes(ndim));
-    let layout = Layout::new(&axes, shape)?;
-    let spatial = layout.spatial_dims();
-    let num_channels = layout
-        .channel()
-        .map(|c| usize::try_from(shape[c]).unwrap_or(usize::MAX));
-    let voxel_size = match &found.voxel_size {
-        Some(v) => Coord::new(integral(&layout.reorder(v, "voxel size")?, "voxel size")?),
-        None => Coord::splat(1, spatial),
-    };
-    if voxel_size.iter().any(|&v| v <= 0) {
-        return Err(format!("voxel size {voxel_size} must be positive"));
-    }
-    let raw_offset = match &found.offset {
-        Some(o) => layout.reorder(o, "offset")?,
-        None => vec![0.0; spatial],
-    };
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_precision_loss,
-        reason = "world coordinates are far below 2^52"
-    )]
-    let offset = Coord::new(
-        raw_offset
-            .iter()
-            .zip(voxel_size.iter())
-            .map(|(&o, &vs)| {
-                let vs = vs as f64;
-                (((o + vs / 2.0) / vs).floor() * vs) as i64
-            })
-            .collect(),
-    );
-    #[expect(clippy::cast_precision_loss, reason = "comparison only")]
-    if raw_offset
-        .iter()
-        .zip(offset.iter())
-        .any(|(&a, &b)| (a - b as f64).abs() > 1e-9)
-    {
-        tracing::warn!(?raw_offset, rounded = %offset, "zarr offset is not a multiple of the voxel size; rounded");
-    }
-    let units = found
-        .units
-        .as_ref()
-        .and_then(|u| layout.reorder(u, "units").ok());
-    Ok(Geometry {
-        num_channels,
-        voxel_size,
-        offset,
-        units,
-        layout,
-    })
+    /// The writer, when the array is open for writing.
+    writer: Option<Arc<Writable>>,
 }
 
 fn read_json(storage: &Storage, key: &str) -> Option<Value> {
@@ -342,6 +251,38 @@ fn snapped(stored: Roi, vs: &Coord, grid: Option<&[i64]>) -> Result<Roi, String>
     }
 }
 
+/// The writer of an array opened with `writable` or `create` (then marked writable).
+fn open_writer(
+    cfg: &ZarrConfig,
+    ctx: &NodeCtx<'_>,
+    meta: &mut Metadata,
+    plain: bool,
+    origin: &Coord,
+) -> Result<Option<Arc<Writable>>, Vec<FieldProblem>> {
+    if !cfg.writable && cfg.create.is_none() {
+        return Ok(None);
+    }
+    let bad = |field: &str, reason: &str| vec![ctx.problem(field, reason)];
+    if cfg.create.is_some() && !ctx.path.is_empty() {
+        return Err(bad(
+            "create",
+            "only the registered array itself can be created, not a source inside a chain",
+        ));
+    }
+    if !plain {
+        return Err(bad(
+            "writable",
+            "only unsharded zarr arrays stored as c?,z,y,x can be written",
+        ));
+    }
+    let w = (ctx.env.writes)
+        .open(ctx.env, &cfg.file_name, &cfg.dataset, meta, origin)
+        .map_err(|r| bad("writable", &r))?;
+    meta.writable = true;
+    meta.mutable = true;
+    Ok(Some(w))
+}
+
 impl Zarr {
     /// Opens the array and reads its geometry.
     ///
@@ -418,7 +359,10 @@ impl Zarr {
             && !is_n5
             && !sharded
             && served_as_stored(&meta, &shape, &chunk_all);
+        let plain = geo.layout.is_identity() && !is_n5 && !sharded;
+        let writer = open_writer(cfg, ctx, &mut meta, plain, &geo.offset)?;
         Ok(Self {
+            writer,
             passthrough: PassThrough::decide(zarr_format, &document, dtype, same_grid),
             coarser: levels::coarser(&ancestors, cfg.dataset.trim_matches('/'), is_n5),
             meta,
@@ -472,6 +416,14 @@ impl Array for Zarr {
         .await
     }
 
+    fn generation(&self, roi: &Roi) -> u64 {
+        self.writer.as_ref().map_or(0, |w| w.generation(roi))
+    }
+
+    fn writer(&self) -> Option<&Arc<Writable>> {
+        self.writer.as_ref()
+    }
+
     fn raw_chunks(&self) -> Option<&dyn RawChunks> {
         let p = &self.passthrough;
         (p.v2.is_some() || p.v3.is_some()).then_some(self as &dyn RawChunks)
@@ -487,91 +439,5 @@ impl RawChunks for Zarr {
         self.array
             .retrieve_encoded_chunk(idx)
             .map_err(|e| EvalError::from_storage(&e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn found(axes: Option<&[&str]>, vs: Option<Vec<f64>>, off: Option<Vec<f64>>) -> FoundGeometry {
-        FoundGeometry {
-            axes: axes.map(|a| a.iter().map(|s| (*s).to_owned()).collect()),
-            voxel_size: vs,
-            offset: off,
-            units: None,
-            origin: "attributes",
-        }
-    }
-
-    #[test]
-    fn channel_axis_and_funlib_names() {
-        let g = validate_geometry(
-            &found(
-                Some(&["c^", "z", "y", "x"]),
-                Some(vec![4.0, 4.0, 4.0]),
-                None,
-            ),
-            None,
-            &[3, 20, 36, 44],
-        )
-        .unwrap();
-        assert_eq!(g.num_channels, Some(3));
-        assert_eq!(g.voxel_size, Coord::from([4, 4, 4]));
-        let default4 = validate_geometry(&found(None, None, None), None, &[2, 5, 5, 5]).unwrap();
-        assert_eq!(default4.num_channels, Some(2));
-        // A channel axis anywhere is moved first.
-        let zcyx = validate_geometry(
-            &found(Some(&["z", "c", "y", "x"]), None, None),
-            None,
-            &[1, 2, 3, 4],
-        )
-        .unwrap();
-        assert_eq!(zcyx.num_channels, Some(2));
-        assert!(
-            validate_geometry(
-                &found(Some(&["a", "c", "y", "x"]), None, None),
-                None,
-                &[2, 2, 3, 4]
-            )
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn offset_rounds_to_nearest_multiple_ties_up() {
-        let g = validate_geometry(
-            &found(None, Some(vec![4.0, 4.0, 4.0]), Some(vec![6.0, 5.0, 7.0])),
-            None,
-            &[2, 2, 2],
-        )
-        .unwrap();
-        assert_eq!(g.offset, Coord::from([8, 4, 8]));
-    }
-
-    #[test]
-    fn voxel_size_with_channel_entry_and_bad_lengths() {
-        let g = validate_geometry(
-            &found(
-                Some(&["c", "z", "y", "x"]),
-                Some(vec![1.0, 8.0, 4.0, 4.0]),
-                None,
-            ),
-            None,
-            &[2, 3, 3, 3],
-        )
-        .unwrap();
-        assert_eq!(g.voxel_size, Coord::from([8, 4, 4]));
-        assert!(
-            validate_geometry(&found(None, Some(vec![1.0, 2.0]), None), None, &[3, 3, 3]).is_err()
-        );
-        assert!(
-            validate_geometry(
-                &found(None, Some(vec![1.5, 2.0, 2.0]), None),
-                None,
-                &[3, 3, 3]
-            )
-            .is_err()
-        );
     }
 }

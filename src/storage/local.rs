@@ -34,6 +34,18 @@ impl ConfinedStore {
         }
     }
 
+    /// The root the store is confined to.
+    #[must_use]
+    pub fn root(&self) -> &DataRoot {
+        &self.root
+    }
+
+    /// The store's directory, relative to the root.
+    #[must_use]
+    pub fn prefix(&self) -> &std::path::Path {
+        &self.prefix
+    }
+
     fn open(&self, key: &StoreKey) -> Result<Option<std::fs::File>, StorageError> {
         match self.root.open_file(&self.prefix.join(key.as_str())) {
             Ok(f) => Ok(Some(f)),

@@ -6,6 +6,7 @@
 pub mod local;
 pub mod n5;
 pub mod remote;
+pub mod write;
 
 use std::fs::File;
 use std::io;

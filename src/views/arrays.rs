@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::http::extract::{Admin, ArrayEntry, ArrayName, LimitedBody, NewArrayName, QueryParams};
 use crate::registry::Entry;
 use crate::server::AppState;
-use crate::views::{base_url, links};
+use crate::views::{base_url, links, write};
 
 fn summary(entry: &Entry, base: &str) -> Value {
     let mut out = json!({"name": entry.name, "links": links(base, &entry.name)});
@@ -125,7 +125,16 @@ pub async fn put(
     let dry_run = query.flag("dry_run")?;
     let config: Value = serde_json::from_slice(&body)
         .map_err(|e| Error::BadRequest(format!("the body must be a JSON array config: {e}")))?;
-    let outcome = state.registry.put(&name, config, dry_run).await?;
+    let created = write::create_for(&state, &name, &config, dry_run)?;
+    let outcome = match state.registry.put(&name, config, dry_run).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            if let Some(c) = created {
+                c.undo();
+            }
+            return Err(e);
+        }
+    };
     let mut out = detail(&outcome.entry, &base_url(&state, &headers));
     let status = if dry_run {
         out["dry_run"] = json!(true);

@@ -11,6 +11,7 @@ pub mod precomputed;
 pub mod preview;
 pub mod roi;
 pub mod segments;
+pub mod write;
 pub mod zarr;
 
 use axum::http::{HeaderMap, header};

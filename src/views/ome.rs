@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::array::Metadata;
 use crate::levels::Levels;
 
-fn transforms(channels: bool, scale: &[i64], translation: &[i64]) -> Value {
+pub(crate) fn transforms(channels: bool, scale: &[i64], translation: &[i64]) -> Value {
     let lead = |v: i64| channels.then_some(v).into_iter();
     let s: Vec<i64> = lead(1).chain(scale.iter().copied()).collect();
     let t: Vec<i64> = lead(0).chain(translation.iter().copied()).collect();

@@ -200,7 +200,12 @@ pub async fn get_chunk(
         Cacheable {
             body: body.into(),
             content_type,
-            etag: format!("{}-{}-{level}-{name}", m.hash, encoder.id()),
+            etag: format!(
+                "{}-{}-{level}-{name}-g{}",
+                m.hash,
+                encoder.id(),
+                pyr.generation(level, b)
+            ),
             cache_control: for_array(m.freshness),
         },
     )

@@ -116,7 +116,13 @@ pub async fn preview(
         Cacheable {
             body: body.into(),
             content_type: "image/png",
-            etag: format!("{}-{}-s{k}-{}", m.hash, enc.id(), b.begin[axis]),
+            etag: format!(
+                "{}-{}-s{k}-{}-g{}",
+                m.hash,
+                enc.id(),
+                b.begin[axis],
+                levels.generation(k, b)
+            ),
             cache_control: for_array(m.freshness),
         },
     )

@@ -53,7 +53,8 @@ pub async fn roi(
         roi.offset,
         roi.shape,
         fill.as_ref().map(Fill::canonical),
-        format == Format::Npy
+        format == Format::Npy,
+        array.generation(&roi)
     ]))
     .to_string();
     if let Some(resp) = not_modified(&headers, &etag, &revalidate()) {

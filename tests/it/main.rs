@@ -33,4 +33,5 @@ mod tiling;
 mod validation;
 mod viewer;
 mod viewer_pages;
+mod writes;
 mod zarr_views;

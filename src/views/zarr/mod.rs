@@ -242,12 +242,16 @@ impl Served for ArrayKey {
                 .map(|&c| usize::try_from(c).unwrap_or(0))
                 .collect(),
         };
-        let body = match node {
+        let (body, generation) = match node {
             Node::Root => {
                 let vs = &m.voxel_size;
                 let roi = Roi::from_bounds(Coord::new(begin), &Coord::new(end)).to_world(vs);
                 let roi = Roi::new(&m.roi.offset + &roi.offset, roi.shape);
-                encoded_chunk(&state.ctx, array, &roi, encoder).await?
+                let generation = array.generation(&roi);
+                (
+                    encoded_chunk(&state.ctx, array, &roi, encoder).await?,
+                    generation,
+                )
             }
             Node::Level(k) => {
                 let off = levels.level(k).map_or([0; 3], |l| l.offset);
@@ -255,12 +259,14 @@ impl Served for ArrayKey {
                     begin: [0, 1, 2].map(|d| off[d] + begin[d]),
                     end: [0, 1, 2].map(|d| off[d] + end[d]),
                 };
-                encoded_level_chunk(&state.ctx, levels, k, b, encoder).await?
+                let generation = levels.generation(k, b);
+                let body = encoded_level_chunk(&state.ctx, levels, k, b, encoder).await?;
+                (body, generation)
             }
         };
         let idx_text: Vec<String> = idx.iter().map(ToString::to_string).collect();
         let etag = format!(
-            "{}-{node:?}-{}-{}",
+            "{}-{node:?}-{}-{}-g{generation}",
             m.hash,
             codec.name(),
             idx_text.join(".")

@@ -41,6 +41,7 @@ pub fn env(root: &Path) -> ResolveEnv {
             metrics.clone(),
         )),
         metrics,
+        writes: Arc::default(),
     }
 }
 
@@ -319,6 +320,8 @@ impl Counting {
                 cache: true,
                 freshness: Freshness::Immutable,
                 depth: 1,
+                writable: false,
+                mutable: false,
             },
             counts: (0..n).map(|_| AtomicUsize::new(0)).collect(),
             cells,

@@ -1,0 +1,228 @@
+//! Writable arrays (`spec/api.md`, "Writes"): zarr arrays created by a config's `create`
+//! or opened with `"writable": true`, written ROI by ROI through
+//! `PUT /v1/arrays/{name}/roi`. A write is acknowledged only once every chunk it
+//! touched is durable; then the chunks' [`generations`] move on, so no cached chunk of
+//! the array, of a chain over it or of a level computed from it is served again, and
+//! the stored levels of the array are recomputed over the written region ([`pyramid`]).
+
+pub mod chunks;
+pub mod create;
+pub mod generations;
+pub mod pyramid;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt, stream};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use zarrs::array::Array as ZArray;
+use zarrs::storage::{
+    ReadableStorageTraits, ReadableWritableStorageTraits, StoreKey, WritableStorageTraits,
+};
+
+use self::chunks::{ChunkLocks, parts, store_part};
+use self::generations::Generations;
+use crate::array::Metadata;
+use crate::array::resolve::{DEMO_PREFIX, ResolveEnv};
+use crate::error::Error;
+use crate::eval::{EvalError, ReadCtx};
+use crate::geometry::{Coord, Roi};
+use crate::metrics::Metrics;
+use crate::storage::local::ConfinedStore;
+use crate::storage::remote::is_url;
+use crate::volume::Volume;
+
+/// What one acknowledged write did.
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteReport {
+    /// Stored chunks replaced.
+    pub chunks: usize,
+    /// Bytes of voxels those chunks hold.
+    pub bytes: u64,
+    /// The written chunks' new generation.
+    pub generation: u64,
+}
+
+/// A stored zarr array open for writing.
+pub struct Writable {
+    array: ZArray<dyn ReadableWritableStorageTraits>,
+    generations: Generations,
+    locks: ChunkLocks,
+    /// World coordinate of stored voxel 0.
+    origin: Coord,
+    voxel_size: Coord,
+    channels: Option<usize>,
+    metrics: Arc<Metrics>,
+    /// The store and the array's path in it (for attribute updates).
+    store: Arc<ConfinedStore>,
+    path: String,
+    /// Serializes attribute updates.
+    attrs: Mutex<()>,
+}
+
+impl std::fmt::Debug for Writable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writable")
+            .field("path", &self.array.path().as_str())
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The arrays open for writing, by location: every config naming the same stored array
+/// shares its generations and locks.
+#[derive(Debug, Default)]
+pub struct WriteTable {
+    open: Mutex<HashMap<String, Weak<Writable>>>,
+}
+
+impl WriteTable {
+    /// The writer of `dataset` in the local container `file_name`, opened once.
+    ///
+    /// # Errors
+    /// Why the array cannot be written (remote, demo data, an unplain layout, no store).
+    pub fn open(
+        &self,
+        env: &ResolveEnv,
+        file_name: &str,
+        dataset: &str,
+        meta: &Metadata,
+        origin: &Coord,
+    ) -> Result<Arc<Writable>, String> {
+        if is_url(file_name) {
+            return Err(
+                "writing to remote stores is not supported yet; write under --data-root".into(),
+            );
+        }
+        if file_name.starts_with(DEMO_PREFIX) {
+            return Err("the --demo data is read-only".into());
+        }
+        let store = Arc::new(env.local_store(file_name)?);
+        let key = format!(
+            "{}/{}/{}",
+            store.root().path().display(),
+            store.prefix().display(),
+            dataset.trim_matches('/')
+        );
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = open.get(&key).and_then(Weak::upgrade) {
+            return Ok(w);
+        }
+        let array = ZArray::open(
+            store.clone() as Arc<dyn ReadableWritableStorageTraits>,
+            &format!("/{}", dataset.trim_matches('/')),
+        )
+        .map_err(|e| format!("cannot open {dataset:?} for writing: {e}"))?;
+        let w = Arc::new(Writable {
+            array,
+            generations: Generations::new(meta.grid.clone()),
+            locks: ChunkLocks::default(),
+            origin: origin.clone(),
+            voxel_size: meta.voxel_size.clone(),
+            channels: meta.num_channels,
+            metrics: env.metrics.clone(),
+            store,
+            path: dataset.trim_matches('/').to_owned(),
+            attrs: Mutex::new(()),
+        });
+        open.retain(|_, w| w.strong_count() > 0);
+        open.insert(key, Arc::downgrade(&w));
+        Ok(w)
+    }
+}
+
+impl Writable {
+    /// Merges `patch` into the stored attributes (a `null` removes a key), replacing the
+    /// metadata document atomically; the merged attributes.
+    ///
+    /// # Errors
+    /// When the document cannot be read or replaced.
+    pub fn merge_attrs(&self, patch: Map<String, Value>) -> Result<Map<String, Value>, Error> {
+        let _one = self.attrs.lock().unwrap_or_else(|p| p.into_inner());
+        let v3 = matches!(self.array.metadata(), zarrs::array::ArrayMetadata::V3(_));
+        let name = if v3 { "zarr.json" } else { ".zattrs" };
+        let key = StoreKey::new(format!("{}/{name}", self.path))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let failed = |e: &dyn std::fmt::Display| Error::Internal(format!("updating {key}: {e}"));
+        let mut doc: Value = match self.store.get(&key).map_err(|e| failed(&e))? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| failed(&e))?,
+            None => json!({}),
+        };
+        let attrs = if v3 { &mut doc["attributes"] } else { &mut doc };
+        let mut merged = attrs.as_object().cloned().unwrap_or_default();
+        for (k, v) in patch {
+            if v.is_null() {
+                merged.shift_remove(&k);
+            } else {
+                merged.insert(k, v);
+            }
+        }
+        *attrs = Value::Object(merged.clone());
+        self.store
+            .set(&key, doc.to_string().into())
+            .map_err(|e| failed(&e))?;
+        Ok(merged)
+    }
+
+    /// The generation of the data in `roi` (world units).
+    #[must_use]
+    pub fn generation(&self, roi: &Roi) -> u64 {
+        self.generations.of(roi)
+    }
+
+    /// Writes `data` (the array's dtype, the ROI's shape) at `roi` (world units, on the
+    /// voxel grid, inside the array; checked by the caller). Returns once every touched
+    /// chunk is durable and its generation has moved on.
+    ///
+    /// # Errors
+    /// Storage or codec failures; chunks written before a failure stay written.
+    pub async fn write(
+        self: &Arc<Self>,
+        roi: &Roi,
+        data: Arc<Volume>,
+        ctx: &ReadCtx,
+    ) -> Result<WriteReport, EvalError> {
+        let start = Instant::now();
+        let voxel = &(&roi.offset - &self.origin) / &self.voxel_size;
+        let to_u64 = |v: i64| u64::try_from(v).unwrap_or(0);
+        let begin: Vec<u64> = self
+            .channels
+            .map(|_| 0)
+            .into_iter()
+            .chain(voxel.iter().map(|&v| to_u64(v)))
+            .collect();
+        let shape: Vec<u64> = data.shape().iter().map(|&s| s as u64).collect();
+        let zeros = vec![0; begin.len()];
+        let chunk: Vec<u64> = self
+            .array
+            .chunk_shape(&zeros)
+            .map_err(|e| EvalError::Internal(e.to_string()))?
+            .iter()
+            .map(|n| n.get())
+            .collect();
+        let todo = parts(&begin, &shape, self.array.shape(), &chunk);
+        let count = todo.len();
+        let bytes: u64 = stream::iter(todo)
+            .map(|part| {
+                let (w, data) = (self.clone(), data.clone());
+                ctx.compute(move || store_part(&w.array, &w.locks, &w.metrics, &data, &part))
+            })
+            .buffer_unordered(ctx.fanout.max(1))
+            .try_fold(0, |acc, b| async move { Ok(acc + b) })
+            .await?;
+        let generation = self
+            .generations
+            .bump(&self.generations.grid().chunks_overlapping(roi));
+        let m = &self.metrics;
+        m.write_bytes.inc_by(bytes);
+        m.write_chunks.inc_by(count as u64);
+        m.write_seconds.observe(start.elapsed().as_secs_f64());
+        Ok(WriteReport {
+            chunks: count,
+            bytes,
+            generation,
+        })
+    }
+}

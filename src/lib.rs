@@ -29,6 +29,7 @@ pub mod dvid;
 pub mod encode;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod geometry;
 pub mod grid;
 pub mod http;

@@ -71,6 +71,22 @@ fn with_two_malloc_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn with_two_malloc_arenas() {}
 
+/// `arrayd export`: logs to stderr, exit 1 on failure.
+fn export(args: arrayd::export::Export) -> std::process::ExitCode {
+    init_logging(LogFormat::Text);
+    arrayd::init_tls();
+    let run = tokio::runtime::Runtime::new()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(arrayd::export::run(args)));
+    match run {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("arrayd export: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let Cli { command } = Cli::parse();
     let settings = match command {
@@ -79,6 +95,7 @@ fn main() -> std::process::ExitCode {
             *settings
         }
         Command::Healthcheck(probe) => return healthcheck(&probe),
+        Command::Export(args) => return export(*args),
     };
     init_logging(settings.log_format);
     arrayd::init_tls();

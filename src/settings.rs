@@ -21,6 +21,8 @@ pub enum Command {
     Serve(Box<Settings>),
     /// Exit 0 when a local server answers its readiness probe (container healthcheck).
     Healthcheck(Healthcheck),
+    /// Evaluate an array blockwise into a new OME-Zarr (resumable).
+    Export(Box<crate::export::Export>),
 }
 
 /// Where the healthcheck probes.

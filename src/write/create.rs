@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::array::FieldProblem;
@@ -22,7 +22,7 @@ use crate::views::ome::transforms;
 const MAX_LEVELS: usize = 16;
 
 /// The `create` object of a `zarr` config.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSpec {
     /// Region in world units: `{"offset": [...], "shape": [...]}` (z,y,x).
@@ -58,7 +58,7 @@ pub struct CreateSpec {
 }
 
 /// A world-unit region as written in configs.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoiSpec {
     /// First corner, world units.

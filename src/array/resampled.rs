@@ -27,7 +27,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use ndarray::{ArrayD, Axis, IxDyn};
 use serde::Deserialize;
 use serde_json::Map;
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 use super::node::{Node, Resolved};
 use super::resolve::{MetaParts, NodeCtx};
@@ -88,7 +88,8 @@ pub struct Resampled {
     down: Vec<i64>,
     order: u8,
     /// Global (min, max) of the source over this ROI, for order ≥ 2.
-    range: OnceCell<(f32, f32)>,
+    /// The source's value range and the write generation it was scanned at.
+    range: Mutex<Option<(u64, (f32, f32))>>,
 }
 
 impl Node for Resampled {
@@ -160,7 +161,7 @@ impl Node for Resampled {
             up,
             down,
             order: cfg.interp_order,
-            range: OnceCell::new(),
+            range: Mutex::new(None),
         })
     }
 }
@@ -215,7 +216,7 @@ impl Resampled {
         .await
     }
 
-    /// (min, max) of the source over this ROI, scanned once.
+    /// (min, max) of the source over this ROI, scanned once per write generation.
     async fn value_range(&self, ctx: &ReadCtx) -> Result<(f32, f32), EvalError> {
         if self.order < 2 {
             // Gaussian and linear weights are convex: results never leave the input range.
@@ -224,22 +225,26 @@ impl Resampled {
         let src = &self.source;
         let roi = &self.meta.roi;
         let grid = &src.meta().grid;
-        self.range
-            .get_or_try_init(|| async {
-                stream::iter(grid.chunks_overlapping(roi))
-                    .map(|idx| async move {
-                        let part = grid.chunk_roi(&idx).intersect(roi);
-                        let data = ctx.read_shared(src, &part).await?;
-                        ctx.compute(move || Ok(min_max(&data))).await
-                    })
-                    .buffer_unordered(ctx.fanout.max(1))
-                    .try_fold((f32::INFINITY, f32::NEG_INFINITY), |acc, v| async move {
-                        Ok((acc.0.min(v.0), acc.1.max(v.1)))
-                    })
-                    .await
+        let generation = src.generation(roi);
+        let mut cached = self.range.lock().await;
+        if let Some((g, range)) = *cached
+            && g == generation
+        {
+            return Ok(range);
+        }
+        let range = stream::iter(grid.chunks_overlapping(roi))
+            .map(|idx| async move {
+                let part = grid.chunk_roi(&idx).intersect(roi);
+                let data = ctx.read_shared(src, &part).await?;
+                ctx.compute(move || Ok(min_max(&data))).await
             })
-            .await
-            .copied()
+            .buffer_unordered(ctx.fanout.max(1))
+            .try_fold((f32::INFINITY, f32::NEG_INFINITY), |acc, v| async move {
+                Ok((acc.0.min(v.0), acc.1.max(v.1)))
+            })
+            .await?;
+        *cached = Some((generation, range));
+        Ok(range)
     }
 
     async fn read_smooth(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
@@ -315,6 +320,17 @@ fn min_max(v: &Block) -> (f32, f32) {
 #[async_trait]
 impl Array for Resampled {
     wrapper_accessors!(source);
+
+    /// Nearest neighbours read at most one source voxel beyond the ROI; smooth orders
+    /// read kernel windows and clip to the whole source's range: all of it, to be safe.
+    fn footprint(&self, roi: &Roi) -> Roi {
+        let sm = self.source.meta();
+        if self.order == 0 {
+            roi.grow(&sm.voxel_size, &sm.voxel_size)
+        } else {
+            sm.roi.clone()
+        }
+    }
 
     async fn read(&self, roi: &Roi, ctx: &ReadCtx) -> Result<Volume, EvalError> {
         if self.order == 0 {

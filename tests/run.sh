@@ -5,7 +5,7 @@
 #   3. cargo test: every Rust test
 #   4. tests/e2e/clients.py against target/debug/arrayd, as cargo test built it (real clients:
 #      tensorstore, cloud-volume, zarr-python, neuroglancer in headless Chromium)
-#   4a. tests/e2e/viewer.py: the index page and the combined neuroglancer view in headless
+#   4a. tests/e2e/viewer.py (then 4b. tests/e2e/writes.py, what arrayd writes): the index page and the combined neuroglancer view in headless
 #       Chromium (jpeg/png chunks, thumbnails, screenshots index.png and combined.png)
 #   4b. tests/cluster/cluster.py: PostgreSQL + three replicas + nginx (the shared registry)
 #   4c. kubernetes-validate --strict on docker/k8s/*.yaml
@@ -118,6 +118,9 @@ if [ -x target/debug/arrayd ] || cargo build; then
   #     (--neuroglancer-dir), jpeg/png chunks decoded in Chromium; screenshots in $OUT
   t=$SECONDS
   py_suite "e2e viewer" 1200 tests/e2e/viewer.py "$OUT/viewer.log"
+  # 4b. what arrayd writes (created arrays, writes, an export), read by tensorstore and zarr
+  t=$SECONDS
+  py_suite "e2e writes" 600 tests/e2e/writes.py "$OUT/writes.log"
 else
   FAILED=$((FAILED + 1))
   record "cargo build" FAILED $((SECONDS - t)) "e2e clients not run"

@@ -272,7 +272,7 @@ async fn open_dest(
         },
         voxel_size: shape.voxel_size.to_vec(),
         dtype: shape.dtype.name().to_owned(),
-        num_channels: shape.channels,
+        num_channels: shape.channels.filter(|&c| c > 1),
         chunk_shape: args.chunk_shape.clone(),
         write_size: None,
         codec: None,
@@ -321,7 +321,7 @@ async fn copy_blocks(
     let cells = grid.chunks_overlapping(&shape.roi);
     let todo: Vec<Coord> = cells
         .into_iter()
-        .filter(|c| !chunk_file(to, shape.channels.is_some(), c).exists())
+        .filter(|c| !chunk_file(to, shape.channels.is_some_and(|n| n > 1), c).exists())
         .collect();
     let progress = Progress::new(todo.len(), if resuming { "resumed" } else { "started" });
     let (progress, name) = (&progress, &args.name);
@@ -330,7 +330,12 @@ async fn copy_blocks(
             let (writer, grid) = (writer.clone(), &grid);
             async move {
                 let roi = grid.chunk_roi(&cell).intersect(&shape.roi);
-                let data = source.read(name, &roi, shape, state).await?;
+                let mut data = source.read(name, &roi, shape, state).await?;
+                if shape.channels == Some(1) {
+                    // One channel is stored without a c axis.
+                    let spatial = data.shape()[1..].to_vec();
+                    data = data.reshaped(&spatial)?;
+                }
                 writer
                     .write(&roi, Arc::new(data), &state.ctx)
                     .await

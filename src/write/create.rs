@@ -126,10 +126,10 @@ impl CreateSpec {
         let vs = Coord::new(self.voxel_size.clone());
         self.check_geometry(&vs, bad);
         let dtype: Option<DType> = self.dtype.parse().map_err(|e| bad("dtype", e)).ok();
-        if self.num_channels == Some(0) {
+        if matches!(self.num_channels, Some(0 | 1)) {
             bad(
                 "num_channels",
-                "must be at least 1 (omit it for no channel axis)".into(),
+                "must be at least 2; a single channel is stored without a c axis (omit it)".into(),
             );
         }
         let chunk = self.chunk(&vs, bad);

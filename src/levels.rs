@@ -99,18 +99,41 @@ fn next_factor(last: &Level, chunk: [i64; 3]) -> Option<[i64; 3]> {
     if (0..3).all(|d| last.size[d] <= chunk[d]) {
         return None;
     }
+    Some(halving(last.size, last.resolution))
+}
+
+/// The factor of the level after one of `size` voxels of `resolution` (z,y,x): 2 on
+/// the axes (longer than one voxel) whose resolution is finest, 1 elsewhere.
+#[must_use]
+pub fn halving(size: [i64; 3], resolution: [i64; 3]) -> [i64; 3] {
     let finest = (0..3)
-        .filter(|&d| last.size[d] > 1)
-        .map(|d| last.resolution[d])
+        .filter(|&d| size[d] > 1)
+        .map(|d| resolution[d])
         .min()
         .unwrap_or(1);
-    Some([0, 1, 2].map(|d| {
-        if last.size[d] > 1 && last.resolution[d] == finest {
+    [0, 1, 2].map(|d| {
+        if size[d] > 1 && resolution[d] == finest {
             2
         } else {
             1
         }
-    }))
+    })
+}
+
+/// Whether an array's levels are label volumes (mode, segmentation) rather than images.
+#[must_use]
+pub fn is_segmentation(m: &Metadata) -> bool {
+    m.labels && m.num_channels.is_none() && served_dtype(m.dtype).kind() == Kind::Unsigned
+}
+
+/// How an array's levels are reduced: mode for label volumes, mean for images.
+#[must_use]
+pub fn reduction(m: &Metadata) -> Reduce {
+    if is_segmentation(m) {
+        Reduce::Mode
+    } else {
+        Reduce::Mean
+    }
 }
 
 /// Why a stored level cannot follow `last`, if it cannot.
@@ -155,7 +178,7 @@ impl Levels {
     pub fn build(array: &ArrayRef) -> Self {
         let m = array.meta();
         let served = served_dtype(m.dtype);
-        let segmentation = m.labels && m.num_channels.is_none() && served.kind() == Kind::Unsigned;
+        let segmentation = is_segmentation(m);
         let first = Level::of(Cast::served(array.clone()), Origin::Array, [1; 3]);
         let chunk = first.size.map(|s| s.clamp(1, CHUNK));
         let mut levels = vec![first];
@@ -175,11 +198,7 @@ impl Levels {
             let factor = [0, 1, 2].map(|d| res[d] / last.resolution[d]);
             levels.push(Level::of(Cast::served(s), Origin::Stored, factor));
         }
-        let reduce = if segmentation {
-            Reduce::Mode
-        } else {
-            Reduce::Mean
-        };
+        let reduce = reduction(m);
         while let Some(factor) = next_factor(&levels[levels.len() - 1], chunk) {
             let last = levels[levels.len() - 1].array.clone();
             match Downsample::level(last, factor, reduce, chunk) {

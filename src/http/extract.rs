@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use crate::array::ArrayRef;
 use crate::error::Error;
 use crate::levels::Levels;
+use crate::limits::Exceeded;
 use crate::registry::{Entry, validate_name};
 use crate::server::AppState;
 
@@ -198,27 +199,38 @@ impl FromRequest<AppState> for LimitedBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
         let limits = state.ctx.limits;
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u128>().ok());
-        if let Some(n) = declared {
-            limits.body_bytes(n)?;
+        read_limited(req, limits.max_body_bytes, limits.body_too_large())
+            .await
+            .map(LimitedBody)
+    }
+}
+
+/// Reads a request body of at most `max` bytes: a larger declared `Content-Length` is
+/// refused before reading, a body that grows past it while read; both with `over`.
+///
+/// # Errors
+/// [`Error::Limit`] (413), or 400 when the body cannot be read.
+pub async fn read_limited(req: Request, max: u64, over: Exceeded) -> Result<Bytes, Error> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u128>().ok());
+    if let Some(n) = declared.filter(|&n| n > u128::from(max)) {
+        return Err(Error::Limit(Exceeded { value: n, ..over }));
+    }
+    let cap = usize::try_from(max).unwrap_or(usize::MAX);
+    match axum::body::to_bytes(req.into_body(), cap).await {
+        Ok(bytes) => Ok(bytes),
+        Err(e)
+            if std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) =>
+        {
+            Err(Error::Limit(over))
         }
-        let max = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
-        match axum::body::to_bytes(req.into_body(), max).await {
-            Ok(bytes) => Ok(LimitedBody(bytes)),
-            Err(e)
-                if std::error::Error::source(&e)
-                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) =>
-            {
-                Err(limits.body_too_large().into())
-            }
-            Err(e) => Err(Error::BadRequest(format!(
-                "the request body could not be read: {e}"
-            ))),
-        }
+        Err(e) => Err(Error::BadRequest(format!(
+            "the request body could not be read: {e}"
+        ))),
     }
 }
 

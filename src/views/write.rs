@@ -10,8 +10,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http_body_util::LengthLimitError;
+use axum::http::header::CONTENT_TYPE;
 use serde_json::{Map, Value, json};
 
 use crate::array::ArrayRef;
@@ -20,7 +19,7 @@ use crate::dtype::DType;
 use crate::encode::npy;
 use crate::error::{Error, Result};
 use crate::eval::check_aligned;
-use crate::http::extract::{Admin, LimitedBody, OpenArray, QueryParams};
+use crate::http::extract::{Admin, LimitedBody, OpenArray, QueryParams, read_limited};
 use crate::http::roi_query::RoiQuery;
 use crate::limits::{Exceeded, Limit, volume_bytes};
 use crate::server::AppState;
@@ -71,28 +70,6 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Volume> {
         .map_err(|e| Error::BadRequest(format!("the body: {e}")))
 }
 
-/// Reads the body, refusing one larger than `max` bytes (413) before reading it all.
-async fn read_body(req: Request<Body>, max: u64, limit: Exceeded) -> Result<bytes::Bytes> {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(Error::Limit(Exceeded {
-            value: u128::from(declared.unwrap_or(max)),
-            ..limit
-        }));
-    }
-    let cap = usize::try_from(max).unwrap_or(usize::MAX);
-    axum::body::to_bytes(req.into_body(), cap)
-        .await
-        .map_err(|e| match std::error::Error::source(&e) {
-            Some(s) if s.is::<LengthLimitError>() => Error::Limit(limit),
-            _ => Error::BadRequest(format!("the request body could not be read: {e}")),
-        })
-}
-
 /// `PUT /v1/arrays/{name}/roi?offset=…&shape=…[&units=voxels]`
 ///
 /// # Errors
@@ -133,7 +110,7 @@ pub async fn put_roi(
     };
     let _reservation = state.budget.reserve(bytes).await?;
     let headers = req.headers().clone();
-    let body = read_body(req, limits.max_roi_bytes + NPY_HEADER_MAX, over).await?;
+    let body = read_limited(req, limits.max_roi_bytes + NPY_HEADER_MAX, over).await?;
     let data = decode_body(&headers, &body)?;
     drop(body);
     if data.dtype() != m.dtype {

@@ -11,6 +11,8 @@ use zarrs::array::Array as ZArray;
 use zarrs::storage::ReadableWritableStorageTraits;
 
 use crate::eval::EvalError;
+use crate::geometry::{Coord, Roi};
+use crate::grid::ChunkGrid;
 use crate::metrics::Metrics;
 use crate::volume::Volume;
 use crate::{with_dtype, with_volume};
@@ -72,49 +74,44 @@ pub struct ChunkPart {
 /// `array_shape` stored in chunks of `chunk`.
 #[must_use]
 pub fn parts(begin: &[u64], shape: &[u64], array_shape: &[u64], chunk: &[u64]) -> Vec<ChunkPart> {
-    let n = begin.len();
-    let first: Vec<u64> = (0..n).map(|d| begin[d] / chunk[d]).collect();
-    let last: Vec<u64> = (0..n)
-        .map(|d| (begin[d] + shape[d]).div_ceil(chunk[d]))
-        .collect();
-    let mut out = Vec::new();
-    if (0..n).any(|d| last[d] <= first[d]) {
-        return out;
-    }
-    let mut idx = first.clone();
-    loop {
-        let mut part = ChunkPart {
-            idx: idx.clone(),
-            in_chunk: Vec::with_capacity(n),
-            in_data: Vec::with_capacity(n),
-            shape: Vec::with_capacity(n),
-            covers: true,
-        };
-        for d in 0..n {
-            let c0 = idx[d] * chunk[d];
-            let c1 = (c0 + chunk[d]).min(array_shape[d]);
-            let a = begin[d].max(c0);
-            let b = (begin[d] + shape[d]).min(c1);
-            part.covers &= a == c0 && b == c1;
-            part.in_chunk.push(usize::try_from(a - c0).unwrap_or(0));
-            part.in_data
-                .push(usize::try_from(a - begin[d]).unwrap_or(0));
-            part.shape.push(usize::try_from(b - a).unwrap_or(0));
-        }
-        out.push(part);
-        let mut d = n;
-        loop {
-            if d == 0 {
-                return out;
+    let i = |v: &[u64]| {
+        Coord::new(
+            v.iter()
+                .map(|&x| i64::try_from(x).unwrap_or(i64::MAX))
+                .collect(),
+        )
+    };
+    let grid = ChunkGrid::new(Coord::splat(0, begin.len()), i(chunk));
+    let cells = grid.chunks_overlapping(&Roi::new(i(begin), i(shape)));
+    cells
+        .iter()
+        .map(|cell| {
+            let n = begin.len();
+            let idx: Vec<u64> = cell
+                .iter()
+                .map(|&c| u64::try_from(c).unwrap_or(0))
+                .collect();
+            let mut part = ChunkPart {
+                in_chunk: Vec::with_capacity(n),
+                in_data: Vec::with_capacity(n),
+                shape: Vec::with_capacity(n),
+                covers: true,
+                idx,
+            };
+            for d in 0..n {
+                let c0 = part.idx[d] * chunk[d];
+                let c1 = (c0 + chunk[d]).min(array_shape[d]);
+                let a = begin[d].max(c0);
+                let b = (begin[d] + shape[d]).min(c1);
+                part.covers &= a == c0 && b == c1;
+                part.in_chunk.push(usize::try_from(a - c0).unwrap_or(0));
+                part.in_data
+                    .push(usize::try_from(a - begin[d]).unwrap_or(0));
+                part.shape.push(usize::try_from(b - a).unwrap_or(0));
             }
-            d -= 1;
-            idx[d] += 1;
-            if idx[d] < last[d] {
-                break;
-            }
-            idx[d] = first[d];
-        }
-    }
+            part
+        })
+        .collect()
 }
 
 /// Stores one part of `data` into its chunk under the chunk's lock; the bytes written.

@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::array::FieldProblem;
+use crate::array::downsample::pad3;
 use crate::dtype::{DType, Kind};
 use crate::encode::zarr_chunk::ZarrCodec;
 use crate::error::Error;
 use crate::geometry::Coord;
+use crate::levels;
 use crate::storage::DataRoot;
 use crate::views::ome::transforms;
 
@@ -95,18 +97,10 @@ pub struct Plan {
     pub levels: Vec<LevelPlan>,
 }
 
-/// The 2x factor `downsample` uses after a level of `shape` voxels of `vs`.
+/// The factor `downsample` uses after a level of `shape` voxels of `vs` (1-3 axes).
 fn halving(shape: &Coord, vs: &Coord) -> Coord {
-    let finest = (0..vs.dims())
-        .filter(|&d| shape[d] > 1)
-        .map(|d| vs[d])
-        .min()
-        .unwrap_or(1);
-    Coord::new(
-        (0..vs.dims())
-            .map(|d| i64::from(shape[d] > 1 && vs[d] == finest) + 1)
-            .collect(),
-    )
+    let f = levels::halving(pad3(shape, 1), pad3(vs, 1));
+    Coord::new(f[3 - vs.dims()..].to_vec())
 }
 
 /// Collects problems at `create.<field>`.
@@ -336,13 +330,15 @@ impl Plan {
     /// OME-NGFF `multiscales` for the group holding the levels.
     fn multiscales(&self, name: &str) -> Value {
         let channels = self.channels.is_some();
-        let axes: Vec<Value> = self
-            .axis_names()
-            .iter()
-            .map(|a| match *a {
-                "c^" => json!({"name": "c", "type": "channel"}),
-                a => json!({"name": a, "type": "space", "unit": self.units[a_index(a, self.chunk.len())]}),
-            })
+        let spatial = self.axis_names().into_iter().filter(|a| *a != "c^");
+        let axes: Vec<Value> = channels
+            .then(|| json!({"name": "c", "type": "channel"}))
+            .into_iter()
+            .chain(
+                spatial
+                    .zip(&self.units)
+                    .map(|(a, unit)| json!({"name": a, "type": "space", "unit": unit})),
+            )
             .collect();
         let datasets: Vec<Value> = self
             .levels
@@ -358,12 +354,6 @@ impl Plan {
         let version = if self.v3 { "0.5" } else { "0.4" };
         json!([{"version": version, "name": name, "axes": axes, "datasets": datasets}])
     }
-}
-
-/// Index of spatial axis `a` among `dims` spatial axes.
-fn a_index(a: &str, dims: usize) -> usize {
-    let all = ["z", "y", "x"];
-    all.iter().position(|n| *n == a).unwrap_or(0) - (3 - dims)
 }
 
 fn read_json(root: &DataRoot, rel: &Path) -> Option<Value> {

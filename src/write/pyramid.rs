@@ -6,11 +6,10 @@
 use std::sync::Arc;
 
 use crate::array::ArrayRef;
-use crate::array::cast::served_dtype;
-use crate::array::downsample::{Downsample, Reduce, pad3};
-use crate::dtype::Kind;
+use crate::array::downsample::{Downsample, pad3};
 use crate::eval::{EvalError, ReadCtx, read_roi};
 use crate::geometry::{Roi, Snap};
+use crate::levels::reduction;
 
 /// Recomputes the stored levels of `array` over `written` (world units); the number of
 /// levels rewritten. A stored level that is not writable, or not a whole reduction
@@ -19,10 +18,7 @@ use crate::geometry::{Roi, Snap};
 /// # Errors
 /// Read or write failures.
 pub async fn update(array: &ArrayRef, written: &Roi, ctx: &ReadCtx) -> Result<usize, EvalError> {
-    let m = array.meta();
-    let labels =
-        m.labels && m.num_channels.is_none() && served_dtype(m.dtype).kind() == Kind::Unsigned;
-    let reduce = if labels { Reduce::Mode } else { Reduce::Mean };
+    let reduce = reduction(array.meta());
     let mut finer = array.clone();
     let mut region = written.clone();
     let mut done = 0;

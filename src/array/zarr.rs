@@ -257,6 +257,7 @@ fn open_writer(
     ctx: &NodeCtx<'_>,
     meta: &mut Metadata,
     plain: bool,
+    stored: &ZArray<Storage>,
     origin: &Coord,
 ) -> Result<Option<Arc<Writable>>, Vec<FieldProblem>> {
     if !cfg.writable && cfg.create.is_none() {
@@ -276,7 +277,14 @@ fn open_writer(
         ));
     }
     let w = (ctx.env.writes)
-        .open(ctx.env, &cfg.file_name, &cfg.dataset, meta, origin)
+        .open(
+            ctx.env,
+            &cfg.file_name,
+            &cfg.dataset,
+            stored.metadata(),
+            meta,
+            origin,
+        )
         .map_err(|r| bad("writable", &r))?;
     meta.writable = true;
     meta.mutable = true;
@@ -360,7 +368,7 @@ impl Zarr {
             && !sharded
             && served_as_stored(&meta, &shape, &chunk_all);
         let plain = geo.layout.is_identity() && !is_n5 && !sharded;
-        let writer = open_writer(cfg, ctx, &mut meta, plain, &geo.offset)?;
+        let writer = open_writer(cfg, ctx, &mut meta, plain, &array, &geo.offset)?;
         Ok(Self {
             writer,
             passthrough: PassThrough::decide(zarr_format, &document, dtype, same_grid),

@@ -286,6 +286,7 @@ async fn open_dest(
     if !resuming {
         config["create"] = serde_json::to_value(&spec).map_err(|e| e.to_string())?;
         crate::views::write::create_for(state, "export", &config, false)
+            .await
             .map_err(|e| e.to_string())?;
         if let Some(o) = config.as_object_mut() {
             o.remove("create");

@@ -138,18 +138,7 @@ impl WritableStorageTraits for ConfinedStore {
         offset_values: OffsetBytesIterator,
     ) -> Result<(), StorageError> {
         // Read, patch and replace as a whole: partial writes stay atomic.
-        let mut bytes = zarrs::storage::ReadableStorageTraits::get(self, key)?
-            .map(|b| b.to_vec())
-            .unwrap_or_default();
-        for (offset, value) in offset_values {
-            let start = usize::try_from(offset).map_err(|e| StorageError::Other(e.to_string()))?;
-            let end = start + value.len();
-            if bytes.len() < end {
-                bytes.resize(end, 0);
-            }
-            bytes[start..end].copy_from_slice(&value);
-        }
-        self.set(key, Bytes::from(bytes))
+        zarrs::storage::store_set_partial_many(self, key, offset_values)
     }
 
     fn erase(&self, key: &StoreKey) -> Result<(), StorageError> {

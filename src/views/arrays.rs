@@ -125,12 +125,12 @@ pub async fn put(
     let dry_run = query.flag("dry_run")?;
     let config: Value = serde_json::from_slice(&body)
         .map_err(|e| Error::BadRequest(format!("the body must be a JSON array config: {e}")))?;
-    let created = write::create_for(&state, &name, &config, dry_run)?;
+    let created = write::create_for(&state, &name, &config, dry_run).await?;
     let outcome = match state.registry.put(&name, config, dry_run).await {
         Ok(outcome) => outcome,
         Err(e) => {
             if let Some(c) = created {
-                c.undo();
+                c.undo().await;
             }
             return Err(e);
         }

@@ -12,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use serde_json::{Map, Value, json};
+use zarrs::storage::ReadableWritableStorageTraits;
 
 use crate::array::ArrayRef;
 use crate::array::config::{self, TypedConfig};
@@ -23,10 +24,9 @@ use crate::http::extract::{Admin, LimitedBody, OpenArray, QueryParams, read_limi
 use crate::http::roi_query::RoiQuery;
 use crate::limits::{Exceeded, Limit, volume_bytes};
 use crate::server::AppState;
-use crate::storage::remote::is_url;
 use crate::volume::Volume;
-use crate::write::create::{create, exists};
-use crate::write::{Writable, pyramid};
+use crate::write::create::{create, exists, remove};
+use crate::write::{Container, Writable, pyramid};
 
 /// Room for a `.npy` header on top of the voxels.
 const NPY_HEADER_MAX: u64 = 64 * 1024;
@@ -157,7 +157,10 @@ pub async fn patch_attrs(
     let patch: Map<String, Value> = serde_json::from_slice(&body).map_err(|e| {
         Error::BadRequest(format!("the body must be a JSON object of attributes: {e}"))
     })?;
-    let attrs = writer.merge_attrs(patch)?;
+    let writer = writer.clone();
+    let attrs = tokio::task::spawn_blocking(move || writer.merge_attrs(patch))
+        .await
+        .map_err(|e| Error::Internal(format!("updating the attributes failed: {e}")))??;
     state
         .registry
         .put(open.name(), open.entry.config.clone(), false)
@@ -166,19 +169,32 @@ pub async fn patch_attrs(
 }
 
 /// An array `create` made for a registration that may still fail.
-#[derive(Debug)]
 pub struct Created {
-    root: Arc<crate::storage::DataRoot>,
-    dirs: Vec<std::path::PathBuf>,
+    store: Arc<dyn ReadableWritableStorageTraits>,
+    dirs: Vec<String>,
+}
+
+impl std::fmt::Debug for Created {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Created")
+            .field("dirs", &self.dirs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Created {
     /// Removes what was created (the registration failed).
-    pub fn undo(self) {
-        for dir in &self.dirs {
-            if let Err(e) = self.root.remove_tree(dir) {
-                tracing::warn!(dir = %dir.display(), error = %e, "could not remove an array created for a failed registration");
+    pub async fn undo(self) {
+        let Self { store, dirs } = self;
+        let undone = tokio::task::spawn_blocking(move || {
+            for dir in &dirs {
+                if let Err(e) = remove(store.as_ref(), dir) {
+                    tracing::warn!(dir, error = %e, "could not remove an array created for a failed registration");
+                }
             }
+        });
+        if let Err(e) = undone.await {
+            tracing::warn!(error = %e, "removing an array created for a failed registration failed");
         }
     }
 }
@@ -190,8 +206,8 @@ impl Created {
 ///
 /// # Errors
 /// 409 an existing array without `overwrite`, 422 a bad `create` or a store that
-/// cannot be created in, 500 I/O failures.
-pub fn create_for(
+/// cannot be created in, 500 storage failures.
+pub async fn create_for(
     state: &AppState,
     name: &str,
     config: &Value,
@@ -212,27 +228,29 @@ pub fn create_for(
         return Ok(None);
     };
     let plan = spec.plan(&z.dataset).map_err(Error::Validation)?;
-    let refuse = |reason: String| {
+    let container = Container::open(&state.env, &z.file_name, !dry_run).map_err(|reason| {
         Error::Validation(vec![crate::array::FieldProblem::new("file_name", reason)])
-    };
-    if is_url(&z.file_name) {
-        return Err(refuse("arrays can be created under --data-root only; creating in remote stores is not supported yet".into()));
-    }
-    let (root, dir) = state.env.locate(&z.file_name).map_err(refuse)?;
-    let s0 = &plan.levels[0].path;
-    if dry_run {
-        if exists(&root, &dir, s0) && !plan.overwrite {
-            return Err(Error::Conflict(format!(
-                "an array already exists at {s0:?}; set create.overwrite to true to replace it"
-            )));
+    })?;
+    let (store, name) = (container.store, name.to_owned());
+    let created = tokio::task::spawn_blocking(move || {
+        let s0 = &plan.levels[0].path;
+        let fresh = !exists(store.as_ref(), s0)?;
+        if dry_run {
+            if !fresh && !plan.overwrite {
+                return Err(Error::Conflict(format!(
+                    "an array already exists at {s0:?}; set create.overwrite to true to replace it"
+                )));
+            }
+            return Ok(None);
         }
-        return Ok(None);
-    }
-    let fresh = !exists(&root, &dir, s0);
-    create(&plan, &root, &dir, name)?;
-    tracing::info!(array = name, dataset = %s0, levels = plan.levels.len(), "created");
-    Ok(fresh.then(|| Created {
-        dirs: plan.levels.iter().map(|l| dir.join(&l.path)).collect(),
-        root,
-    }))
+        create(&plan, store.as_ref(), &name)?;
+        tracing::info!(array = name, dataset = %s0, levels = plan.levels.len(), "created");
+        Ok(fresh.then(|| Created {
+            dirs: plan.levels.iter().map(|l| l.path.clone()).collect(),
+            store,
+        }))
+    });
+    created
+        .await
+        .map_err(|e| Error::Internal(format!("creating the array failed: {e}")))?
 }

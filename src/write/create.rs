@@ -4,11 +4,10 @@
 //! `levels` stored levels `s0..s{levels-1}`, each the 2x reduction `downsample` computes
 //! (the finest axes halved, `[floor(lo/2), ceil(hi/2))`).
 
-use std::path::{Path, PathBuf};
-
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use zarrs::storage::{ReadableWritableStorageTraits, StoreKey, StorePrefix};
 
 use crate::array::FieldProblem;
 use crate::array::downsample::pad3;
@@ -17,7 +16,6 @@ use crate::encode::zarr_chunk::ZarrCodec;
 use crate::error::Error;
 use crate::geometry::Coord;
 use crate::levels;
-use crate::storage::DataRoot;
 use crate::views::ome::transforms;
 
 /// Most stored levels `create` makes.
@@ -356,78 +354,112 @@ impl Plan {
     }
 }
 
-fn read_json(root: &DataRoot, rel: &Path) -> Option<Value> {
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut root.open_file(rel).ok()?, &mut bytes).ok()?;
-    serde_json::from_slice(&bytes).ok()
+/// A container's store (keys relative to the container).
+type Store = dyn ReadableWritableStorageTraits;
+
+/// `a/b`, or `b` in the container itself.
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
 }
 
-fn write_json(root: &DataRoot, rel: &Path, value: &Value) -> Result<(), Error> {
-    root.replace_file(rel, value.to_string().as_bytes())
-        .map_err(|e| Error::Internal(format!("writing {}: {e}", rel.display())))
+fn store_key(path: &str) -> Result<StoreKey, Error> {
+    StoreKey::new(path).map_err(|e| Error::Internal(format!("{path}: {e}")))
 }
 
-/// Does the container at `dir` hold an array at `dataset`?
-#[must_use]
-pub fn exists(root: &DataRoot, dir: &Path, dataset: &str) -> bool {
-    let at = dir.join(dataset);
-    [".zarray", "zarr.json"]
-        .iter()
-        .any(|f| root.open_file(&at.join(f)).is_ok())
+fn read_json(store: &Store, path: &str) -> Result<Option<Value>, Error> {
+    let bytes = store
+        .get(&store_key(path)?)
+        .map_err(|e| Error::Internal(format!("reading {path}: {e}")))?;
+    Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
-/// Makes `rel` a group (keeping its attributes), merging `attrs` into them.
+fn write_json(store: &Store, path: &str, value: &Value) -> Result<(), Error> {
+    store
+        .set(&store_key(path)?, value.to_string().into())
+        .map_err(|e| Error::Internal(format!("writing {path}: {e}")))
+}
+
+/// Does the container hold an array at `dataset`?
+///
+/// # Errors
+/// When the store cannot be read.
+pub fn exists(store: &Store, dataset: &str) -> Result<bool, Error> {
+    for name in [".zarray", "zarr.json"] {
+        let key = store_key(&join(dataset, name))?;
+        let found = store
+            .size_key(&key)
+            .map_err(|e| Error::Internal(format!("reading {key}: {e}")))?;
+        if found.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Removes everything under `dir` in the container.
+///
+/// # Errors
+/// When the store refuses.
+pub fn remove(store: &Store, dir: &str) -> Result<(), Error> {
+    let prefix = StorePrefix::new(format!("{}/", dir.trim_matches('/')))
+        .map_err(|e| Error::Internal(format!("{dir}: {e}")))?;
+    store
+        .erase_prefix(&prefix)
+        .map_err(|e| Error::Internal(format!("removing {dir}: {e}")))
+}
+
+/// Makes `dir` a group (keeping its attributes), merging `attrs` into them.
 fn ensure_group(
-    root: &DataRoot,
-    rel: &Path,
+    store: &Store,
+    dir: &str,
     v3: bool,
     attrs: Map<String, Value>,
 ) -> Result<(), Error> {
     let meta_name = if v3 { "zarr.json" } else { ".zattrs" };
-    let mut doc = read_json(root, &rel.join(meta_name)).unwrap_or_else(|| json!({}));
+    let mut doc = read_json(store, &join(dir, meta_name))?.unwrap_or_else(|| json!({}));
     if v3 {
         if doc.get("node_type").and_then(Value::as_str) == Some("array") {
-            return Err(Error::Conflict(format!(
-                "{} is an array, not a group",
-                rel.display()
-            )));
+            return Err(Error::Conflict(format!("{dir:?} is an array, not a group")));
         }
         doc["zarr_format"] = json!(3);
         doc["node_type"] = json!("group");
         let own = doc["attributes"].as_object().cloned().unwrap_or_default();
         doc["attributes"] = Value::Object(own.into_iter().chain(attrs).collect());
     } else {
-        write_json(root, &rel.join(".zgroup"), &json!({"zarr_format": 2}))?;
+        write_json(store, &join(dir, ".zgroup"), &json!({"zarr_format": 2}))?;
         let own = doc.as_object().cloned().unwrap_or_default();
         doc = Value::Object(own.into_iter().chain(attrs).collect());
     }
-    write_json(root, &rel.join(meta_name), &doc)
+    write_json(store, &join(dir, meta_name), &doc)
 }
 
-/// Creates the planned array (its levels and groups) in the container `dir` beneath
-/// `root`, named `name` in its OME metadata.
+/// Creates the planned array (its levels and groups) in the container `store`, named
+/// `name` in its OME metadata. Blocking I/O: call it off the async runtime.
 ///
 /// # Errors
-/// [`Error::Conflict`] when it exists and `overwrite` is false; I/O failures.
-pub fn create(plan: &Plan, root: &DataRoot, dir: &Path, name: &str) -> Result<(), Error> {
+/// [`Error::Conflict`] when it exists and `overwrite` is false; storage failures.
+pub fn create(plan: &Plan, store: &Store, name: &str) -> Result<(), Error> {
     let s0 = &plan.levels[0].path;
-    if exists(root, dir, s0) {
+    if exists(store, s0)? {
         if !plan.overwrite {
             return Err(Error::Conflict(format!(
                 "an array already exists at {s0:?}; set create.overwrite to true to replace it, or drop create to open it"
             )));
         }
         for level in &plan.levels {
-            root.remove_tree(&dir.join(&level.path))
-                .map_err(|e| Error::Internal(format!("removing the old {}: {e}", level.path)))?;
+            remove(store, &level.path)?;
         }
     }
-    let mut group = PathBuf::from(dir);
-    ensure_group(root, &group, plan.v3, Map::new())?;
+    ensure_group(store, "", plan.v3, Map::new())?;
     let parent = s0.rsplit_once('/').map_or("", |(p, _)| p);
+    let mut group = String::new();
     for comp in parent.split('/').filter(|c| !c.is_empty()) {
-        group.push(comp);
-        ensure_group(root, &group, plan.v3, Map::new())?;
+        group = join(&group, comp);
+        ensure_group(store, &group, plan.v3, Map::new())?;
     }
     let mut ome = Map::new();
     let multiscales = plan.multiscales(name);
@@ -439,15 +471,14 @@ pub fn create(plan: &Plan, root: &DataRoot, dir: &Path, name: &str) -> Result<()
     } else {
         ome.insert("multiscales".into(), multiscales);
     }
-    ensure_group(root, &group, plan.v3, ome)?;
+    ensure_group(store, &group, plan.v3, ome)?;
     for level in &plan.levels {
-        let at = dir.join(&level.path);
         let (doc, attrs) = plan.array_document(level);
         if plan.v3 {
-            write_json(root, &at.join("zarr.json"), &doc)?;
+            write_json(store, &join(&level.path, "zarr.json"), &doc)?;
         } else {
-            write_json(root, &at.join(".zarray"), &doc)?;
-            write_json(root, &at.join(".zattrs"), &Value::Object(attrs))?;
+            write_json(store, &join(&level.path, ".zarray"), &doc)?;
+            write_json(store, &join(&level.path, ".zattrs"), &Value::Object(attrs))?;
         }
     }
     Ok(())
@@ -456,6 +487,7 @@ pub fn create(plan: &Plan, root: &DataRoot, dir: &Path, name: &str) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::local::ConfinedStore;
 
     fn spec(v: Value) -> CreateSpec {
         serde_json::from_value(v).unwrap()
@@ -528,28 +560,34 @@ mod tests {
     #[test]
     fn creates_v2_and_v3_with_groups_and_refuses_existing() {
         let dir = tempfile::tempdir().unwrap();
-        let root = DataRoot::open(dir.path()).unwrap();
+        let root = std::sync::Arc::new(crate::storage::DataRoot::open(dir.path()).unwrap());
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
         for (fmt, meta) in [(3, "zarr.json"), (2, ".zarray")] {
             let s = spec(json!({"roi": {"offset": [0, 0, 0], "shape": [8, 8, 8]},
                 "voxel_size": [1, 1, 1], "dtype": "uint16", "num_channels": 2, "levels": 2,
                 "zarr_format": fmt}));
-            let c = PathBuf::from(format!("v{fmt}.zarr"));
+            let c = std::path::PathBuf::from(format!("v{fmt}.zarr"));
+            let store = ConfinedStore::new(root.clone(), c.clone(), metrics.clone());
             let plan = s.plan("a/s0").unwrap();
-            create(&plan, &root, &c, "a").unwrap();
+            create(&plan, &store, "a").unwrap();
+            assert!(exists(&store, "a/s1").unwrap());
             let doc: Value = serde_json::from_slice(
                 &std::fs::read(dir.path().join(&c).join("a/s1").join(meta)).unwrap(),
             )
             .unwrap();
             assert_eq!(doc["shape"], json!([2, 4, 4, 4]), "{doc}");
             assert!(matches!(
-                create(&plan, &root, &c, "a"),
+                create(&plan, &store, "a"),
                 Err(Error::Conflict(_))
             ));
             let again = CreateSpec {
                 overwrite: true,
                 ..s
             };
-            create(&again.plan("a/s0").unwrap(), &root, &c, "a").unwrap();
+            create(&again.plan("a/s0").unwrap(), &store, "a").unwrap();
+            remove(&store, "a/s1").unwrap();
+            assert!(!exists(&store, "a/s1").unwrap());
+            assert!(exists(&store, "a/s0").unwrap());
         }
         let group: Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("v3.zarr/a/zarr.json")).unwrap())

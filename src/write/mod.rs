@@ -17,7 +17,7 @@ use std::time::Instant;
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use zarrs::array::Array as ZArray;
+use zarrs::array::{Array as ZArray, ArrayMetadata};
 use zarrs::storage::{
     ReadableStorageTraits, ReadableWritableStorageTraits, StoreKey, WritableStorageTraits,
 };
@@ -30,7 +30,6 @@ use crate::error::Error;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi};
 use crate::metrics::Metrics;
-use crate::storage::local::ConfinedStore;
 use crate::storage::remote::is_url;
 use crate::volume::Volume;
 
@@ -55,8 +54,8 @@ pub struct Writable {
     voxel_size: Coord,
     channels: Option<usize>,
     metrics: Arc<Metrics>,
-    /// The store and the array's path in it (for attribute updates).
-    store: Arc<ConfinedStore>,
+    /// The container's store and the array's path in it (for attribute updates).
+    store: Arc<dyn ReadableWritableStorageTraits>,
     path: String,
     /// Serializes attribute updates.
     attrs: Mutex<()>,
@@ -78,43 +77,82 @@ pub struct WriteTable {
     open: Mutex<HashMap<String, Weak<Writable>>>,
 }
 
-impl WriteTable {
-    /// The writer of `dataset` in the local container `file_name`, opened once.
+/// A container (the root of a zarr hierarchy) open for writing.
+pub struct Container {
+    /// Its store; keys are relative to the container.
+    pub store: Arc<dyn ReadableWritableStorageTraits>,
+    /// Where it is (a path or a URL), for the write table and messages.
+    pub id: String,
+}
+
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Container {
+    /// The container `file_name` names: a directory under the data root (created when
+    /// `make`) or an `s3://`/`gs://` URL under an `--allow-remote` prefix.
     ///
     /// # Errors
-    /// Why the array cannot be written (remote, demo data, an unplain layout, no store).
+    /// Why it cannot be written: demo data, an HTTP store, a path or URL not allowed.
+    pub fn open(env: &ResolveEnv, file_name: &str, make: bool) -> Result<Self, String> {
+        if file_name.starts_with(DEMO_PREFIX) {
+            return Err("the --demo data is read-only".into());
+        }
+        if is_url(file_name) {
+            let store = env.remotes.open(file_name)?;
+            store.check_writable()?;
+            return Ok(Self {
+                store: Arc::new(store),
+                id: file_name.trim_end_matches('/').to_owned(),
+            });
+        }
+        if make {
+            let (root, rel) = env.locate(file_name)?;
+            root.create_dirs(&rel)
+                .map_err(|e| format!("cannot create {file_name} under the data root: {e}"))?;
+        }
+        let store = env.local_store(file_name)?;
+        Ok(Self {
+            id: format!(
+                "{}/{}",
+                store.root().path().display(),
+                store.prefix().display()
+            ),
+            store: Arc::new(store),
+        })
+    }
+}
+
+impl WriteTable {
+    /// The writer of `dataset` (described by `stored`) in the container `file_name`,
+    /// opened once. Sends nothing to storage.
+    ///
+    /// # Errors
+    /// Why the array cannot be written (demo data, an HTTP store, not allowed).
     pub fn open(
         &self,
         env: &ResolveEnv,
         file_name: &str,
         dataset: &str,
+        stored: &ArrayMetadata,
         meta: &Metadata,
         origin: &Coord,
     ) -> Result<Arc<Writable>, String> {
-        if is_url(file_name) {
-            return Err(
-                "writing to remote stores is not supported yet; write under --data-root".into(),
-            );
-        }
-        if file_name.starts_with(DEMO_PREFIX) {
-            return Err("the --demo data is read-only".into());
-        }
-        let store = Arc::new(env.local_store(file_name)?);
-        let key = format!(
-            "{}/{}/{}",
-            store.root().path().display(),
-            store.prefix().display(),
-            dataset.trim_matches('/')
-        );
+        let container = Container::open(env, file_name, false)?;
+        let path = dataset.trim_matches('/').to_owned();
+        let key = format!("{}/{path}", container.id);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(w) = open.get(&key).and_then(Weak::upgrade) {
             return Ok(w);
         }
-        let array = ZArray::open(
-            store.clone() as Arc<dyn ReadableWritableStorageTraits>,
-            &format!("/{}", dataset.trim_matches('/')),
-        )
-        .map_err(|e| format!("cannot open {dataset:?} for writing: {e}"))?;
+        let array =
+            ZArray::new_with_metadata(container.store.clone(), &format!("/{path}"), stored.clone())
+                .map_err(|e| format!("cannot open {dataset:?} for writing: {e}"))?;
         let w = Arc::new(Writable {
             array,
             generations: Generations::new(meta.grid.clone()),
@@ -123,8 +161,8 @@ impl WriteTable {
             voxel_size: meta.voxel_size.clone(),
             channels: meta.num_channels,
             metrics: env.metrics.clone(),
-            store,
-            path: dataset.trim_matches('/').to_owned(),
+            store: container.store,
+            path,
             attrs: Mutex::new(()),
         });
         open.retain(|_, w| w.strong_count() > 0);
@@ -135,13 +173,14 @@ impl WriteTable {
 
 impl Writable {
     /// Merges `patch` into the stored attributes (a `null` removes a key), replacing the
-    /// metadata document atomically; the merged attributes.
+    /// metadata document atomically; the merged attributes. Blocking I/O: call it off
+    /// the async runtime.
     ///
     /// # Errors
     /// When the document cannot be read or replaced.
     pub fn merge_attrs(&self, patch: Map<String, Value>) -> Result<Map<String, Value>, Error> {
         let _one = self.attrs.lock().unwrap_or_else(|p| p.into_inner());
-        let v3 = matches!(self.array.metadata(), zarrs::array::ArrayMetadata::V3(_));
+        let v3 = matches!(self.array.metadata(), ArrayMetadata::V3(_));
         let name = if v3 { "zarr.json" } else { ".zattrs" };
         let key = StoreKey::new(format!("{}/{name}", self.path))
             .map_err(|e| Error::Internal(e.to_string()))?;

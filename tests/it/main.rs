@@ -26,6 +26,7 @@ mod openapi;
 mod precomputed;
 mod real_writers;
 mod remote;
+mod remote_writes;
 mod robustness;
 mod stored_levels;
 mod support;

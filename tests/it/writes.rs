@@ -23,7 +23,12 @@ fn q(v: &[i64]) -> String {
         .join(",")
 }
 
-async fn put_roi(s: &TestServer, name: &str, offset: &[i64], body: Vec<u8>) -> reqwest::Response {
+pub async fn put_roi(
+    s: &TestServer,
+    name: &str,
+    offset: &[i64],
+    body: Vec<u8>,
+) -> reqwest::Response {
     let v = npy::decode(&body).unwrap();
     let shape: Vec<i64> = v.shape()[v.shape().len() - 3..]
         .iter()
@@ -41,17 +46,34 @@ async fn put_roi(s: &TestServer, name: &str, offset: &[i64], body: Vec<u8>) -> r
         .unwrap()
 }
 
-fn block(shape: [usize; 3], f: impl Fn(usize, usize, usize) -> u8) -> Vec<u8> {
+pub fn block(shape: [usize; 3], f: impl Fn(usize, usize, usize) -> u8) -> Vec<u8> {
     npy::encode(&Volume::from(
         Array3::from_shape_fn(shape, |(z, y, x)| f(z, y, x)).into_dyn(),
     ))
 }
 
-fn u8s(v: &Volume) -> ArrayD<u8> {
+pub fn u8s(v: &Volume) -> ArrayD<u8> {
     match v {
         Volume::U8(a) => a.clone(),
         other => panic!("not uint8: {:?}", other.dtype()),
     }
+}
+
+/// The 2x mean reduction of a stored level (round half to even, as the mean kernel).
+pub fn mean2(a: &ArrayD<u8>) -> ArrayD<u8> {
+    let sh: Vec<usize> = a.shape().iter().map(|n| n / 2).collect();
+    ArrayD::from_shape_fn(IxDyn(&sh), |i| {
+        let mut sum = 0u32;
+        for dz in 0..2 {
+            for dy in 0..2 {
+                for dx in 0..2 {
+                    sum += u32::from(a[[2 * i[0] + dz, 2 * i[1] + dy, 2 * i[2] + dx]]);
+                }
+            }
+        }
+        let (q, r) = (sum / 8, sum % 8);
+        (q + u32::from(r > 4 || (r == 4 && q % 2 == 1))) as u8
+    })
 }
 
 async fn etag(s: &TestServer, path: &str) -> String {
@@ -161,23 +183,7 @@ async fn create_write_and_read_back_through_every_view_and_chain() {
     assert!(pre == want, "precomputed s0 differs");
 
     // The stored s1 equals the 2x mean of s0, and s2 that of s1 (a computed pyramid).
-    let reference = |a: &ArrayD<u8>| -> ArrayD<u8> {
-        let sh: Vec<usize> = a.shape().iter().map(|n| n / 2).collect();
-        ArrayD::from_shape_fn(IxDyn(&sh), |i| {
-            let mut sum = 0u32;
-            for dz in 0..2 {
-                for dy in 0..2 {
-                    for dx in 0..2 {
-                        sum += u32::from(a[[2 * i[0] + dz, 2 * i[1] + dy, 2 * i[2] + dx]]);
-                    }
-                }
-            }
-            // Round half to even, as the mean kernel does.
-            let (q, r) = (sum / 8, sum % 8);
-            (q + u32::from(r > 4 || (r == 4 && q % 2 == 1))) as u8
-        })
-    };
-    let s1_want = reference(&got);
+    let s1_want = mean2(&got);
     let stored = root.path().join("out.zarr/pred/s1");
     assert!(stored.join("zarr.json").exists());
     s.register(
@@ -193,7 +199,7 @@ async fn create_write_and_read_back_through_every_view_and_chain() {
     let s1 = u8s(&s.roi_npy("s1", &[0, 0, 0], &[256, 256, 256]).await);
     assert_eq!(s1, s1_want);
     let s2 = u8s(&s.roi_npy("s2", &[0, 0, 0], &[256, 256, 256]).await);
-    assert_eq!(s2, reference(&s1_want));
+    assert_eq!(s2, mean2(&s1_want));
 }
 
 #[tokio::test]

@@ -57,7 +57,14 @@ impl TestServer {
     }
 
     /// Starts a server with explicit settings (the caller owns the state dir).
+    /// With `ARRAYD_TEST_LOG` set (an `EnvFilter`, e.g. `warn`), servers log to stderr.
     pub async fn start_settings(s: Settings, state_dir: Option<tempfile::TempDir>) -> Self {
+        if let Ok(filter) = std::env::var("ARRAYD_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         arrayd::init_tls();
         let state = build_state(s).unwrap();
         load(&state).await.unwrap();

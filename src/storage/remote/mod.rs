@@ -5,6 +5,8 @@
 //! bounded per store, retried with backoff by `object_store`, and given up on within a
 //! bounded time; redirects are never followed.
 //!
+//! Writes (`s3://` and `gs://` only) are one object PUT per key ([`write`]).
+//!
 //! A direct adapter rather than `zarrs_object_store`: through zarrs' async-to-sync
 //! adapter that crate answers every read with a HEAD and then a GET; this one sends one
 //! GET (a ranged GET for partial reads).
@@ -28,6 +30,8 @@ use zarrs::storage::{
 };
 
 use crate::metrics::Metrics;
+
+mod write;
 
 /// One request's time limit; with retries a read gives up within about [`GIVE_UP`].
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
@@ -266,18 +270,18 @@ impl RemoteStore {
         &self.id
     }
 
-    fn path(&self, key: &StoreKey) -> ObjectPath {
+    fn path(&self, key: &str) -> ObjectPath {
         if self.prefix.as_ref().is_empty() {
-            ObjectPath::from(key.as_str())
+            ObjectPath::from(key)
         } else {
-            ObjectPath::from(format!("{}/{}", self.prefix, key.as_str()))
+            ObjectPath::from(format!("{}/{key}", self.prefix))
         }
     }
 
     /// Runs one request: bounded per store and in time, counted, classified.
     fn call<T>(
         &self,
-        key: &StoreKey,
+        key: &dyn std::fmt::Display,
         what: impl std::future::Future<Output = object_store::Result<T>>,
         size: impl Fn(&T) -> u64,
     ) -> Result<Option<T>, StorageError> {
@@ -314,7 +318,7 @@ impl RemoteStore {
 
     fn range(&self, key: &StoreKey, range: GetRange) -> Result<Option<Bytes>, StorageError> {
         let store = self.opened.store.clone();
-        let path = self.path(key);
+        let path = self.path(key.as_str());
         self.call(
             key,
             async move {
@@ -368,7 +372,7 @@ fn get_range(range: &ByteRange) -> GetRange {
 impl ReadableStorageTraits for RemoteStore {
     fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
         let store = self.opened.store.clone();
-        let path = self.path(key);
+        let path = self.path(key.as_str());
         self.call(
             key,
             async move { store.get(&path).await?.bytes().await },
@@ -393,7 +397,7 @@ impl ReadableStorageTraits for RemoteStore {
 
     fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
         let store = self.opened.store.clone();
-        let path = self.path(key);
+        let path = self.path(key.as_str());
         self.call(
             key,
             async move { store.head(&path).await.map(|m| m.size) },

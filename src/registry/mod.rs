@@ -266,11 +266,9 @@ impl Registry {
     /// # Errors
     /// When `url` is not a connection string (the message never repeats it).
     pub fn shared(url: &str, env: ResolveEnv, cache: ChunkCache) -> Result<Self, String> {
-        Ok(Self::with_backend(
-            Backend::Pg(Box::new(pg::PgStore::new(url)?)),
-            env,
-            cache,
-        ))
+        let pg = pg::PgStore::new(url)?;
+        env.writes.announcer().connect(pg.peers());
+        Ok(Self::with_backend(Backend::Pg(Box::new(pg)), env, cache))
     }
 
     fn with_backend(backend: Backend, env: ResolveEnv, cache: ChunkCache) -> Self {

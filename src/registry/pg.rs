@@ -5,8 +5,10 @@
 //! writes of all replicas are serialized and each sees every committed row.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures::StreamExt;
@@ -15,9 +17,13 @@ use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::error::Error;
+use crate::write::peers::Peers;
 
-/// The notification channel every write signals on.
+/// The notification channel every registry change signals on.
 pub const CHANNEL: &str = "arrayd_registry";
+
+/// The notification channel acknowledged array writes are announced on.
+const WRITES: &str = "arrayd_writes";
 
 /// Schema migrations; entry `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &["
@@ -144,12 +150,23 @@ impl PgStore {
         tx.commit().await.map_err(|e| self.unavailable(&e))
     }
 
-    /// Opens the `LISTEN` connection; the receiver yields once per notice and closes
-    /// when the connection is lost.
+    /// Where this replica announces its array writes.
+    #[must_use]
+    pub fn peers(&self) -> Arc<dyn Peers> {
+        Arc::new(PgPeers {
+            pool: self.pool.clone(),
+        })
+    }
+
+    /// Opens the `LISTEN` connection; the receiver yields once per registry notice and
+    /// closes when the connection is lost. Write notices go to `on_write` as they come.
     ///
     /// # Errors
     /// When the database cannot be reached.
-    pub async fn listen(&self) -> Result<(tokio_postgres::Client, mpsc::Receiver<()>), Error> {
+    pub async fn listen(
+        &self,
+        on_write: impl Fn(&str) + Send + 'static,
+    ) -> Result<(tokio_postgres::Client, mpsc::Receiver<()>), Error> {
         let (client, mut conn) = self
             .config
             .connect(NoTls)
@@ -160,6 +177,9 @@ impl PgStore {
             let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
             while let Some(message) = messages.next().await {
                 match message {
+                    Ok(AsyncMessage::Notification(n)) if n.channel() == WRITES => {
+                        on_write(n.payload());
+                    }
                     // A full channel already holds a pending notice: that one suffices.
                     Ok(AsyncMessage::Notification(_)) => {
                         let _ = tx.try_send(());
@@ -173,10 +193,28 @@ impl PgStore {
             }
         });
         client
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {WRITES}"))
             .await
             .map_err(|e| self.unavailable(&e))?;
         Ok((client, rx))
+    }
+}
+
+/// Announces writes with `NOTIFY` through the registry's pool.
+#[derive(Debug)]
+struct PgPeers {
+    pool: Pool,
+}
+
+#[async_trait]
+impl Peers for PgPeers {
+    async fn announce(&self, notice: String) -> Result<(), String> {
+        let client = self.pool.get().await.map_err(|e| e.to_string())?;
+        client
+            .execute("SELECT pg_notify($1, $2)", &[&WRITES, &notice])
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -315,9 +315,13 @@ impl Registry {
         });
     }
 
-    /// One `LISTEN` connection's life: a full reload, then a refresh per notice or poll.
+    /// One `LISTEN` connection's life: a full reload (and every written chunk treated
+    /// as changed, since write notices may have been missed), then a refresh per notice
+    /// or poll.
     async fn follow(&self, pg: &PgStore) -> Result<(), Error> {
-        let (client, mut notices) = pg.listen().await?;
+        let writes = self.env.writes.clone();
+        let (client, mut notices) = pg.listen(move |notice| writes.receive(notice)).await?;
+        self.env.writes.missed_some();
         self.refresh(pg, true).await?;
         if self.stale().is_some() {
             tracing::info!(

@@ -25,7 +25,8 @@ use crate::http::roi_query::RoiQuery;
 use crate::limits::{Exceeded, Limit, volume_bytes};
 use crate::server::AppState;
 use crate::volume::Volume;
-use crate::write::create::{create, exists, remove};
+use crate::write::container::{exists, remove};
+use crate::write::create::create;
 use crate::write::{Container, Writable, pyramid};
 
 /// Room for a `.npy` header on top of the voxels.

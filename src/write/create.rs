@@ -7,8 +7,8 @@
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use zarrs::storage::{ReadableWritableStorageTraits, StoreKey, StorePrefix};
 
+use super::container::{Store, ensure_group, exists, join, remove, write_json};
 use crate::array::FieldProblem;
 use crate::array::downsample::pad3;
 use crate::dtype::{DType, Kind};
@@ -352,89 +352,6 @@ impl Plan {
         let version = if self.v3 { "0.5" } else { "0.4" };
         json!([{"version": version, "name": name, "axes": axes, "datasets": datasets}])
     }
-}
-
-/// A container's store (keys relative to the container).
-type Store = dyn ReadableWritableStorageTraits;
-
-/// `a/b`, or `b` in the container itself.
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
-fn store_key(path: &str) -> Result<StoreKey, Error> {
-    StoreKey::new(path).map_err(|e| Error::Internal(format!("{path}: {e}")))
-}
-
-fn read_json(store: &Store, path: &str) -> Result<Option<Value>, Error> {
-    let bytes = store
-        .get(&store_key(path)?)
-        .map_err(|e| Error::Internal(format!("reading {path}: {e}")))?;
-    Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
-}
-
-fn write_json(store: &Store, path: &str, value: &Value) -> Result<(), Error> {
-    store
-        .set(&store_key(path)?, value.to_string().into())
-        .map_err(|e| Error::Internal(format!("writing {path}: {e}")))
-}
-
-/// Does the container hold an array at `dataset`?
-///
-/// # Errors
-/// When the store cannot be read.
-pub fn exists(store: &Store, dataset: &str) -> Result<bool, Error> {
-    for name in [".zarray", "zarr.json"] {
-        let key = store_key(&join(dataset, name))?;
-        let found = store
-            .size_key(&key)
-            .map_err(|e| Error::Internal(format!("reading {key}: {e}")))?;
-        if found.is_some() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// Removes everything under `dir` in the container.
-///
-/// # Errors
-/// When the store refuses.
-pub fn remove(store: &Store, dir: &str) -> Result<(), Error> {
-    let prefix = StorePrefix::new(format!("{}/", dir.trim_matches('/')))
-        .map_err(|e| Error::Internal(format!("{dir}: {e}")))?;
-    store
-        .erase_prefix(&prefix)
-        .map_err(|e| Error::Internal(format!("removing {dir}: {e}")))
-}
-
-/// Makes `dir` a group (keeping its attributes), merging `attrs` into them.
-fn ensure_group(
-    store: &Store,
-    dir: &str,
-    v3: bool,
-    attrs: Map<String, Value>,
-) -> Result<(), Error> {
-    let meta_name = if v3 { "zarr.json" } else { ".zattrs" };
-    let mut doc = read_json(store, &join(dir, meta_name))?.unwrap_or_else(|| json!({}));
-    if v3 {
-        if doc.get("node_type").and_then(Value::as_str) == Some("array") {
-            return Err(Error::Conflict(format!("{dir:?} is an array, not a group")));
-        }
-        doc["zarr_format"] = json!(3);
-        doc["node_type"] = json!("group");
-        let own = doc["attributes"].as_object().cloned().unwrap_or_default();
-        doc["attributes"] = Value::Object(own.into_iter().chain(attrs).collect());
-    } else {
-        write_json(store, &join(dir, ".zgroup"), &json!({"zarr_format": 2}))?;
-        let own = doc.as_object().cloned().unwrap_or_default();
-        doc = Value::Object(own.into_iter().chain(attrs).collect());
-    }
-    write_json(store, &join(dir, meta_name), &doc)
 }
 
 /// Creates the planned array (its levels and groups) in the container `store`, named

@@ -19,7 +19,7 @@ use crate::grid::ChunkGrid;
 #[derive(Debug)]
 pub struct Generations {
     grid: ChunkGrid,
-    epoch: u64,
+    epoch: AtomicU64,
     next: AtomicU64,
     written: RwLock<HashMap<Coord, u64>>,
 }
@@ -33,7 +33,7 @@ impl Generations {
             .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2));
         Self {
             grid,
-            epoch,
+            epoch: AtomicU64::new(epoch),
             next: AtomicU64::new(epoch),
             written: RwLock::default(),
         }
@@ -49,8 +49,9 @@ impl Generations {
     #[must_use]
     pub fn of(&self, roi: &Roi) -> u64 {
         let written = self.written.read().unwrap_or_else(|p| p.into_inner());
+        let epoch = self.epoch.load(Ordering::Acquire);
         if written.is_empty() || roi.is_empty() {
-            return self.epoch;
+            return epoch;
         }
         let (begin, end) = self.grid.index_bounds(roi);
         let inside = |c: &Coord| (0..c.dims()).all(|d| (begin[d]..end[d]).contains(&c[d]));
@@ -68,7 +69,7 @@ impl Generations {
                 .filter_map(|c| written.get(c).copied())
                 .max()
         };
-        max.unwrap_or(self.epoch)
+        max.unwrap_or(epoch)
     }
 
     /// Marks the chunks `cells` written (their new data is durable); returns their new
@@ -79,6 +80,15 @@ impl Generations {
         for c in cells {
             written.insert(c.clone(), generation);
         }
+        generation
+    }
+
+    /// Marks every chunk written (what changed is unknown); returns the new generation.
+    pub fn bump_all(&self) -> u64 {
+        let generation = self.next.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut written = self.written.write().unwrap_or_else(|p| p.into_inner());
+        written.clear();
+        self.epoch.store(generation, Ordering::Release);
         generation
     }
 }
@@ -107,5 +117,9 @@ mod tests {
         assert!(w2 > w);
         assert_eq!(g.of(&both), w2);
         assert_eq!(g.of(&b), w);
+        let all = g.bump_all();
+        assert!(all > w2);
+        assert_eq!(g.of(&a), all);
+        assert_eq!(g.of(&Roi::new([500, 500], [10, 10])), all);
     }
 }

@@ -6,8 +6,10 @@
 //! the stored levels of the array are recomputed over the written region ([`pyramid`]).
 
 pub mod chunks;
+pub mod container;
 pub mod create;
 pub mod generations;
+pub mod peers;
 pub mod pyramid;
 
 use std::collections::HashMap;
@@ -23,14 +25,15 @@ use zarrs::storage::{
 };
 
 use self::chunks::{ChunkLocks, parts, store_part};
+pub use self::container::Container;
 use self::generations::Generations;
+use self::peers::Announcer;
 use crate::array::Metadata;
-use crate::array::resolve::{DEMO_PREFIX, ResolveEnv};
+use crate::array::resolve::ResolveEnv;
 use crate::error::Error;
 use crate::eval::{EvalError, ReadCtx};
 use crate::geometry::{Coord, Roi};
 use crate::metrics::Metrics;
-use crate::storage::remote::is_url;
 use crate::volume::Volume;
 
 /// What one acknowledged write did.
@@ -59,6 +62,9 @@ pub struct Writable {
     path: String,
     /// Serializes attribute updates.
     attrs: Mutex<()>,
+    /// Its key in the write table (container and path), as announced to other replicas.
+    key: String,
+    announcer: Arc<Announcer>,
 }
 
 impl std::fmt::Debug for Writable {
@@ -75,60 +81,37 @@ impl std::fmt::Debug for Writable {
 #[derive(Debug, Default)]
 pub struct WriteTable {
     open: Mutex<HashMap<String, Weak<Writable>>>,
-}
-
-/// A container (the root of a zarr hierarchy) open for writing.
-pub struct Container {
-    /// Its store; keys are relative to the container.
-    pub store: Arc<dyn ReadableWritableStorageTraits>,
-    /// Where it is (a path or a URL), for the write table and messages.
-    pub id: String,
-}
-
-impl std::fmt::Debug for Container {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Container")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Container {
-    /// The container `file_name` names: a directory under the data root (created when
-    /// `make`) or an `s3://`/`gs://` URL under an `--allow-remote` prefix.
-    ///
-    /// # Errors
-    /// Why it cannot be written: demo data, an HTTP store, a path or URL not allowed.
-    pub fn open(env: &ResolveEnv, file_name: &str, make: bool) -> Result<Self, String> {
-        if file_name.starts_with(DEMO_PREFIX) {
-            return Err("the --demo data is read-only".into());
-        }
-        if is_url(file_name) {
-            let store = env.remotes.open(file_name)?;
-            store.check_writable()?;
-            return Ok(Self {
-                store: Arc::new(store),
-                id: file_name.trim_end_matches('/').to_owned(),
-            });
-        }
-        if make {
-            let (root, rel) = env.locate(file_name)?;
-            root.create_dirs(&rel)
-                .map_err(|e| format!("cannot create {file_name} under the data root: {e}"))?;
-        }
-        let store = env.local_store(file_name)?;
-        Ok(Self {
-            id: format!(
-                "{}/{}",
-                store.root().path().display(),
-                store.prefix().display()
-            ),
-            store: Arc::new(store),
-        })
-    }
+    announcer: Arc<Announcer>,
 }
 
 impl WriteTable {
+    /// Where this replica announces its writes and hears of the others'.
+    #[must_use]
+    pub fn announcer(&self) -> &Announcer {
+        &self.announcer
+    }
+
+    fn get(&self, key: &str) -> Option<Arc<Writable>> {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.get(key).and_then(Weak::upgrade)
+    }
+
+    /// Applies another replica's write notice ([`peers`]).
+    pub fn receive(&self, notice: &str) {
+        self.announcer.receive(notice, |key| self.get(key));
+    }
+
+    /// Notices may have been missed: every chunk of every open array moves on.
+    pub fn missed_some(&self) {
+        let open: Vec<Arc<Writable>> = {
+            let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            open.values().filter_map(Weak::upgrade).collect()
+        };
+        for w in open {
+            w.generations.bump_all();
+        }
+    }
+
     /// The writer of `dataset` (described by `stored`) in the container `file_name`,
     /// opened once. Sends nothing to storage.
     ///
@@ -164,6 +147,8 @@ impl WriteTable {
             store: container.store,
             path,
             attrs: Mutex::new(()),
+            key: key.clone(),
+            announcer: self.announcer.clone(),
         });
         open.retain(|_, w| w.strong_count() > 0);
         open.insert(key, Arc::downgrade(&w));
@@ -205,6 +190,31 @@ impl Writable {
         Ok(merged)
     }
 
+    /// Another replica wrote `roi` (world units): the chunks under it move on.
+    fn written_elsewhere(&self, roi: &Roi) {
+        self.generations
+            .bump(&self.generations.grid().chunks_overlapping(roi));
+    }
+
+    /// Is the stored chunk of grid cell `cell` (the grid's spatial indices) present?
+    /// Blocking I/O: call it off the async runtime.
+    ///
+    /// # Errors
+    /// When the store cannot be asked.
+    pub fn has_chunk(&self, cell: &Coord) -> Result<bool, Error> {
+        let index: Vec<u64> = self
+            .channels
+            .map(|_| 0)
+            .into_iter()
+            .chain(cell.iter().map(|&i| u64::try_from(i).unwrap_or(0)))
+            .collect();
+        let key = self.array.chunk_key(&index);
+        self.store
+            .size_key(&key)
+            .map(|s| s.is_some())
+            .map_err(|e| Error::Internal(format!("asking for {key}: {e}")))
+    }
+
     /// The generation of the data in `roi` (world units).
     #[must_use]
     pub fn generation(&self, roi: &Roi) -> u64 {
@@ -213,7 +223,8 @@ impl Writable {
 
     /// Writes `data` (the array's dtype, the ROI's shape) at `roi` (world units, on the
     /// voxel grid, inside the array; checked by the caller). Returns once every touched
-    /// chunk is durable and its generation has moved on.
+    /// chunk is durable and its generation has moved on, here and (announced) on the
+    /// other replicas.
     ///
     /// # Errors
     /// Storage or codec failures; chunks written before a failure stay written.
@@ -254,6 +265,7 @@ impl Writable {
         let generation = self
             .generations
             .bump(&self.generations.grid().chunks_overlapping(roi));
+        self.announcer.announce(&self.key, roi).await;
         let m = &self.metrics;
         m.write_bytes.inc_by(bytes);
         m.write_chunks.inc_by(count as u64);

@@ -433,3 +433,108 @@ async fn sigkill_during_a_write_storm_loses_no_acknowledged_write() {
         }
     }
 }
+
+/// Stored chunk files under `dir` (temporary files of an interrupted write excluded).
+fn chunk_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| e.unwrap())
+        .map(|e| {
+            if e.file_type().unwrap().is_dir() {
+                chunk_files(&e.path())
+            } else {
+                usize::from(!e.file_name().to_string_lossy().starts_with('.'))
+            }
+        })
+        .sum()
+}
+
+/// An `arrayd export` SIGKILLed halfway through: the rerun writes exactly the chunks
+/// missing, and the result equals the chain read over `/roi`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_export_resumes_where_it_stopped() {
+    arrayd::init_tls();
+    let work = tempfile::tempdir().unwrap();
+    // 4x upsampled raw: 80x144x176 voxels in 8³ chunks, 3960 of them, one at a time.
+    let chain = json!({"big": {"type": "resampled", "upsample": [4, 4, 4], "downsample": [1, 1, 1],
+        "interp_order": 0,
+        "source_array_config": {"type": "zarr", "name": "raw", "file_name": "data/raw.zarr", "dataset": "raw"}}});
+    let config = work.path().join("chain.json");
+    std::fs::write(&config, chain.to_string()).unwrap();
+    let out = work.path().join("out");
+    let export = || {
+        Command::new(env!("CARGO_BIN_EXE_arrayd"))
+            .args(["export", "big", "--chunk-shape", "8,8,8", "--jobs", "1"])
+            .arg("--to")
+            .arg(out.join("big.zarr"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-root")
+            .arg(golden())
+            .env("ARRAYD_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let chunks = out.join("big.zarr/s0/c");
+    let mut first = export();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while chunk_files(&chunks) < 200 {
+        assert!(Instant::now() < deadline, "the export wrote nothing");
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the export ended early"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(&first, "-KILL");
+    wait_exit(&mut first, Duration::from_secs(10));
+    let stored = chunk_files(&chunks);
+    assert!(stored < 3960, "killed before the end: {stored}");
+
+    let again = export().wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&again.stderr).into_owned()
+        + &String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{log}");
+    let missing = format!("chunks={}", 3960 - stored);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("export resumed") && l.contains(&missing)),
+        "the rerun resumes with {missing}: {log}"
+    );
+    assert_eq!(chunk_files(&chunks), 3960);
+
+    // The export equals the chain evaluated by a server.
+    let client = reqwest::Client::new();
+    let (s1, s2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let source = start(s1.path(), &["--config", config.to_str().unwrap()]).await;
+    let exported = start_at(s2.path(), &out, &[]).await;
+    let z = json!({"type": "zarr", "file_name": "big.zarr", "dataset": "s0"});
+    let r = client
+        .put(format!("{}/v1/arrays/big", exported.base))
+        .json(&z)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let mut bodies = Vec::new();
+    for p in [&source, &exported] {
+        let url = format!(
+            "{}/v1/arrays/big/roi?offset=0,0,0&shape=80,144,176&format=raw",
+            p.base
+        );
+        let r = client.get(url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        bodies.push(r.bytes().await.unwrap());
+    }
+    assert_eq!(bodies[0].len(), 80 * 144 * 176);
+    assert!(bodies[0] == bodies[1], "the export differs from /roi");
+    for mut p in [source, exported] {
+        p.child.kill().unwrap();
+        p.child.wait().unwrap();
+    }
+}

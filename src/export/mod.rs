@@ -1,11 +1,12 @@
-//! `arrayd export NAME --to PATH`: evaluates a registered array (of a running server,
-//! `--server URL`, or of a config file evaluated in-process, `--config FILE`) block by
-//! block, in parallel, into a new OME-Zarr, with its stored levels. Resumable: chunks
-//! already in the destination are skipped, so a killed export continues where it was.
+//! `arrayd export NAME --to PATH_OR_URL`: evaluates a registered array (of a running
+//! server, `--server URL`, or of a config file evaluated in-process, `--config FILE`)
+//! block by block, in parallel, into a new OME-Zarr (a directory, or an `s3://`/`gs://`
+//! prefix), with its stored levels. Resumable: chunks already in the destination are
+//! skipped, so a killed export continues where it was.
 
 mod progress;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
@@ -19,7 +20,10 @@ use crate::eval::read_roi;
 use crate::geometry::{Coord, Roi};
 use crate::server::{AppState, build_state, load};
 use crate::settings::Settings;
+use crate::storage::remote::is_url;
 use crate::volume::Volume;
+use crate::write::Container;
+use crate::write::container::exists;
 use crate::write::create::{CreateSpec, RoiSpec};
 use crate::write::pyramid;
 
@@ -28,9 +32,14 @@ use crate::write::pyramid;
 pub struct Export {
     /// The registered array to export.
     pub name: String,
-    /// Destination container (a directory, created); levels are `s0..` at its root.
+    /// Destination container: a directory (created) or an `s3://`/`gs://` URL; levels
+    /// are `s0..` at its root.
     #[arg(long)]
-    pub to: PathBuf,
+    pub to: String,
+    /// An `object_store` option for a URL destination, `KEY=VALUE` (as `serve
+    /// --store-option`), over the `AWS_*`/`GOOGLE_*` environment; repeatable.
+    #[arg(long = "store-option", value_parser = crate::settings::parse_option)]
+    pub store_options: Vec<(String, String)>,
     /// Stored levels, `s0` included.
     #[arg(long, default_value_t = 1)]
     pub levels: usize,
@@ -158,18 +167,6 @@ impl Source {
     }
 }
 
-/// The destination's stored chunk file for grid cell `cell` of `s0` (v3 keys).
-fn chunk_file(to: &Path, channels: bool, cell: &Coord) -> PathBuf {
-    let mut p = to.join("s0/c");
-    if channels {
-        p.push("0");
-    }
-    for i in cell.iter() {
-        p.push(i.to_string());
-    }
-    p
-}
-
 /// A scratch state directory, removed when the export ends.
 struct StateDir(PathBuf);
 
@@ -184,21 +181,22 @@ impl Drop for StateDir {
 /// # Errors
 /// A source that cannot be read, a destination that cannot be written.
 pub async fn run(args: Export) -> Result<usize, String> {
-    let to = std::path::absolute(&args.to).map_err(|e| format!("--to: {e}"))?;
-    let (parent, container) = match (to.parent(), to.file_name()) {
-        (Some(p), Some(c)) => (p.to_path_buf(), c.to_string_lossy().into_owned()),
-        _ => {
-            return Err(format!(
-                "--to {} must name a directory to create",
-                to.display()
-            ));
-        }
-    };
-    std::fs::create_dir_all(&to).map_err(|e| format!("--to {}: {e}", to.display()))?;
     let state_dir =
         StateDir(std::env::temp_dir().join(format!("arrayd-export-{}", std::process::id())));
     let mut settings = Settings::defaults();
-    settings.data_root = parent;
+    let container = if is_url(&args.to) {
+        settings.allow_remote = vec![args.to.clone()];
+        settings.store_options.clone_from(&args.store_options);
+        args.to.trim_end_matches('/').to_owned()
+    } else {
+        let to = std::path::absolute(&args.to).map_err(|e| format!("--to: {e}"))?;
+        let (Some(parent), Some(name)) = (to.parent(), to.file_name()) else {
+            return Err(format!("--to {} must name a directory to create", args.to));
+        };
+        std::fs::create_dir_all(&to).map_err(|e| format!("--to {}: {e}", to.display()))?;
+        settings.data_root = parent.to_path_buf();
+        name.to_string_lossy().into_owned()
+    };
     settings.state_dir = state_dir.0.to_path_buf();
     // `--config` sources resolve under `--data-root`, written data under `--to`'s parent.
     let source_state = match &args.config {
@@ -217,9 +215,13 @@ pub async fn run(args: Export) -> Result<usize, String> {
     load(&state).await?;
     let source = open_source(&args, source_state.as_ref())?;
     let shape = source.shape(&args.name).await?;
-    let resuming = to.join("s0/zarr.json").exists();
+    let store = Container::open(&state.env, &container, false)?.store;
+    let resuming = tokio::task::spawn_blocking(move || exists(store.as_ref(), "s0"))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
     let dest = open_dest(&state, &args, &shape, &container, resuming).await?;
-    let written = copy_blocks(&state, &args, &source, &shape, &dest, &to, resuming).await?;
+    let written = copy_blocks(&state, &args, &source, &shape, &dest, resuming).await?;
     if let Some(level) = dest.stored_levels().first() {
         // The first stored level's cells, each recomputed with everything coarser.
         let m = level.meta();
@@ -311,7 +313,6 @@ async fn copy_blocks(
     source: &Source,
     shape: &Shape,
     dest: &ArrayRef,
-    to: &Path,
     resuming: bool,
 ) -> Result<usize, String> {
     let writer = dest
@@ -320,10 +321,23 @@ async fn copy_blocks(
         .ok_or("the destination is not writable")?;
     let grid = dest.meta().grid.clone();
     let cells = grid.chunks_overlapping(&shape.roi);
-    let todo: Vec<Coord> = cells
-        .into_iter()
-        .filter(|c| !chunk_file(to, shape.channels.is_some_and(|n| n > 1), c).exists())
-        .collect();
+    // Each chunk's presence asked of the store, many at once (HEADs in an object store).
+    let todo: Vec<Coord> = stream::iter(cells)
+        .map(|cell| {
+            let writer = writer.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    let have = writer.has_chunk(&cell).map_err(|e| e.to_string())?;
+                    Ok::<_, String>((!have).then_some(cell))
+                })
+                .await
+                .map_err(|e| e.to_string())?
+            }
+        })
+        .buffer_unordered(args.jobs.max(1) * 4)
+        .try_filter_map(|c| async move { Ok(c) })
+        .try_collect()
+        .await?;
     let progress = Progress::new(todo.len(), if resuming { "resumed" } else { "started" });
     let (progress, name) = (&progress, &args.name);
     let written = stream::iter(todo)
@@ -353,9 +367,9 @@ async fn copy_blocks(
 }
 
 /// Registers the exported array at the server as `name`.
-async fn register(base: &str, name: &str, to: &Path) -> Result<(), String> {
+async fn register(base: &str, name: &str, to: &str) -> Result<(), String> {
     let url = format!("{}/v1/arrays/{name}", base.trim_end_matches('/'));
-    let body = json!({"type": "zarr", "file_name": to.to_string_lossy(), "dataset": "s0"});
+    let body = json!({"type": "zarr", "file_name": to, "dataset": "s0"});
     let r = reqwest::Client::new()
         .put(&url)
         .json(&body)

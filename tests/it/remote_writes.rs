@@ -5,6 +5,7 @@
 //! here can check them.)
 
 use ndarray::s;
+use object_store::ObjectStoreExt as _;
 use serde_json::{Value, json};
 
 use crate::support::stores::{FileServer, moto, moto_options, upload};
@@ -124,4 +125,58 @@ async fn http_stores_and_unlisted_prefixes_are_not_written() {
     let body = assert_problem(s.put_json("/v1/arrays/x", &config).await, 422).await;
     assert!(body.to_string().contains("read-only"), "{body}");
     assert!(!golden_dir().join("new.zarr").exists());
+}
+
+/// `arrayd export --to s3://…` of a chain equals the chain over `/roi`; a lost chunk
+/// object is all a rerun writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_to_s3_equals_roi_and_resumes() {
+    let m = moto().await;
+    let empty = tempfile::tempdir().unwrap();
+    upload(&m.endpoint, "out", empty.path()).await;
+    let s = TestServer::start_with(&golden_dir(), |_| {}).await;
+    s.register(
+        "chain",
+        &json!({"type": "intensities", "min": 0, "max": 255, "source_array_config":
+            {"type": "zarr", "name": "raw", "file_name": "data/raw.zarr", "dataset": "raw"}}),
+    )
+    .await;
+    let args = || arrayd::export::Export {
+        name: "chain".into(),
+        to: "s3://out/exp.zarr".into(),
+        store_options: moto_options(&m.endpoint),
+        levels: 2,
+        chunk_shape: Some(vec![8, 8, 8]),
+        server: Some(s.base.clone()),
+        config: None,
+        data_root: ".".into(),
+        jobs: 4,
+        register: None,
+    };
+    // 20x36x44 voxels in 8³ chunks.
+    assert_eq!(arrayd::export::run(args()).await.unwrap(), 3 * 5 * 6);
+    let mut bucket = object_store::aws::AmazonS3Builder::new().with_bucket_name("out");
+    for (k, v) in moto_options(&m.endpoint) {
+        bucket = bucket.with_config(k.parse().unwrap(), v);
+    }
+    let bucket = bucket.build().unwrap();
+    let lost = object_store::path::Path::from("exp.zarr/s0/c/1/2/3");
+    bucket.head(&lost).await.unwrap();
+    bucket.delete(&lost).await.unwrap();
+    assert_eq!(arrayd::export::run(args()).await.unwrap(), 1);
+
+    let want = s.roi_npy("chain", &[0, 0, 0], &[80, 144, 176]).await;
+    let other = server("s3://out", &moto_options(&m.endpoint)).await;
+    other
+        .register(
+            "exp",
+            &json!({"type": "zarr", "file_name": "s3://out/exp.zarr", "dataset": "s0"}),
+        )
+        .await;
+    assert_eq!(
+        other.roi_npy("exp", &[0, 0, 0], &[80, 144, 176]).await,
+        want
+    );
+    let meta: Value = other.get("/v1/arrays/exp").await.json().await.unwrap();
+    assert_eq!(meta["metadata"]["dtype"], "float32", "{meta}");
 }

@@ -427,7 +427,8 @@ async fn export_of_a_chain_equals_roi_and_resumes() {
     let to = out.path().join("c.zarr");
     let args = || arrayd::export::Export {
         name: "chain3".into(),
-        to: to.clone(),
+        to: to.to_string_lossy().into_owned(),
+        store_options: vec![],
         levels: 2,
         chunk_shape: None,
         server: Some(s.base.clone()),

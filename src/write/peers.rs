@@ -3,7 +3,7 @@
 //! acknowledged; a replica receiving it moves the generations of the chunks under the
 //! ROI, so its caches drop them as the writer's did. A replica that lost its notice
 //! connection cannot know what it missed: on reconnecting it moves every chunk of every
-//! array it holds open for writing ([`Announcer::missed_some`]).
+//! array it holds open for writing ([`super::WriteTable::missed_some`]).
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, OnceLock};

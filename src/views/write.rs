@@ -1,8 +1,8 @@
 //! The write routes (`spec/api.md`, "Writes"): `PUT /v1/arrays/{name}/roi` writes voxels
 //! into a writable array and recomputes its stored levels over them; `PATCH
 //! /v1/arrays/{name}/attrs` merges attributes into its stored metadata. Both need the
-//! admin token when one is configured; a 2xx means the change is durable and visible to
-//! every reader of this server.
+//! admin token when one is configured; a 2xx means the change is durable, visible to
+//! every reader of this server and announced to the other replicas ([`crate::write::peers`]).
 
 use std::sync::Arc;
 

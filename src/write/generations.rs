@@ -83,6 +83,11 @@ impl Generations {
         generation
     }
 
+    /// Marks the chunks `roi` (world units) touches written; returns their generation.
+    pub fn bump_roi(&self, roi: &Roi) -> u64 {
+        self.bump(&self.grid.chunks_overlapping(roi))
+    }
+
     /// Marks every chunk written (what changed is unknown); returns the new generation.
     pub fn bump_all(&self) -> u64 {
         let generation = self.next.fetch_add(1, Ordering::AcqRel) + 1;

@@ -192,8 +192,16 @@ impl Writable {
 
     /// Another replica wrote `roi` (world units): the chunks under it move on.
     fn written_elsewhere(&self, roi: &Roi) {
-        self.generations
-            .bump(&self.generations.grid().chunks_overlapping(roi));
+        self.generations.bump_roi(roi);
+    }
+
+    /// A stored index (`c?,z,y,x`, channel 0) from spatial indices.
+    fn stored_index(&self, spatial: &Coord) -> Vec<u64> {
+        self.channels
+            .map(|_| 0)
+            .into_iter()
+            .chain(spatial.iter().map(|&i| u64::try_from(i).unwrap_or(0)))
+            .collect()
     }
 
     /// Is the stored chunk of grid cell `cell` (the grid's spatial indices) present?
@@ -202,13 +210,7 @@ impl Writable {
     /// # Errors
     /// When the store cannot be asked.
     pub fn has_chunk(&self, cell: &Coord) -> Result<bool, Error> {
-        let index: Vec<u64> = self
-            .channels
-            .map(|_| 0)
-            .into_iter()
-            .chain(cell.iter().map(|&i| u64::try_from(i).unwrap_or(0)))
-            .collect();
-        let key = self.array.chunk_key(&index);
+        let key = self.array.chunk_key(&self.stored_index(cell));
         self.store
             .size_key(&key)
             .map(|s| s.is_some())
@@ -235,14 +237,7 @@ impl Writable {
         ctx: &ReadCtx,
     ) -> Result<WriteReport, EvalError> {
         let start = Instant::now();
-        let voxel = &(&roi.offset - &self.origin) / &self.voxel_size;
-        let to_u64 = |v: i64| u64::try_from(v).unwrap_or(0);
-        let begin: Vec<u64> = self
-            .channels
-            .map(|_| 0)
-            .into_iter()
-            .chain(voxel.iter().map(|&v| to_u64(v)))
-            .collect();
+        let begin = self.stored_index(&(&(&roi.offset - &self.origin) / &self.voxel_size));
         let shape: Vec<u64> = data.shape().iter().map(|&s| s as u64).collect();
         let zeros = vec![0; begin.len()];
         let chunk: Vec<u64> = self
@@ -262,9 +257,7 @@ impl Writable {
             .buffer_unordered(ctx.fanout.max(1))
             .try_fold(0, |acc, b| async move { Ok(acc + b) })
             .await?;
-        let generation = self
-            .generations
-            .bump(&self.generations.grid().chunks_overlapping(roi));
+        let generation = self.generations.bump_roi(roi);
         self.announcer.announce(&self.key, roi).await;
         let m = &self.metrics;
         m.write_bytes.inc_by(bytes);

@@ -400,6 +400,32 @@ pub async fn read_roi_shared(
     Ok(Arc::new(out))
 }
 
+/// `roi` (inside the array, aligned) cut across its first axis where the chunk grid is,
+/// in order: each cut's C-order bytes are one run of `roi`'s, so a big ROI can be read
+/// and sent a cut at a time. `None` for channel arrays (channels come first in C order)
+/// and for a ROI within one row of chunks.
+#[must_use]
+pub fn slabs(array: &ArrayRef, roi: &Roi) -> Option<Vec<Roi>> {
+    let m = array.meta();
+    if m.num_channels.is_some() || roi.dims() == 0 || roi.is_empty() {
+        return None;
+    }
+    let (begin, end) = m.grid.index_bounds(roi);
+    if end[0] - begin[0] < 2 {
+        return None;
+    }
+    let (origin, step, stop) = (m.grid.origin[0], m.grid.chunk[0], roi.end()[0]);
+    let cut = |i: i64| {
+        let lo = (origin + i * step).max(roi.offset[0]);
+        let hi = (origin + (i + 1) * step).min(stop);
+        let mut offset = roi.offset.to_vec();
+        let mut shape = roi.shape.to_vec();
+        (offset[0], shape[0]) = (lo, hi - lo);
+        Roi::new(offset, shape)
+    };
+    Some((begin[0]..end[0]).map(cut).collect())
+}
+
 /// Position of a spatial voxel offset in a volume's index space (channel 0 first).
 fn voxel_index(num_channels: Option<usize>, spatial: &Coord) -> Vec<usize> {
     num_channels

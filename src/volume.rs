@@ -174,7 +174,7 @@ impl Volume {
     /// A volume of `shape` filled with zeros (false for bool).
     #[must_use]
     pub fn zeros(dtype: DType, shape: &[usize]) -> Volume {
-        with_dtype!(dtype, T => Volume::from(ArrayD::<T>::default(IxDyn(shape))))
+        with_dtype!(dtype, T => Volume::from(ArrayD::<T>::from_elem(IxDyn(shape), T::default())))
     }
 
     /// A volume of `shape` filled with `value`, parsed for `dtype`.

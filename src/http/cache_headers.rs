@@ -114,6 +114,36 @@ pub fn not_modified(
         .ok()
 }
 
+/// The headers of every full or partial answer.
+fn headers(
+    etag: &str,
+    cache_control: &HeaderValue,
+    content_type: &'static str,
+) -> axum::http::response::Builder {
+    Response::builder()
+        .header(header::ETAG, header_value(&format!("\"{etag}\"")))
+        .header(header::CACHE_CONTROL, cache_control)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_TYPE, content_type)
+}
+
+/// The 200 of a representation whose body is made while it is sent, with [`respond`]'s
+/// headers (the caller answers `If-None-Match` and `Range` requests through [`respond`]).
+///
+/// # Errors
+/// None in practice: the headers are valid.
+pub fn respond_streamed(
+    etag: &str,
+    cache_control: &HeaderValue,
+    content_type: &'static str,
+    body: Body,
+) -> Result<Response, Error> {
+    headers(etag, cache_control, content_type)
+        .status(StatusCode::OK)
+        .body(body)
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// Builds the response for `rep`, honouring `If-None-Match` and `Range`.
 ///
 /// # Errors
@@ -122,12 +152,7 @@ pub fn respond(request: &HeaderMap, rep: Cacheable) -> Result<Response, Error> {
     if let Some(resp) = not_modified(request, &rep.etag, &rep.cache_control) {
         return Ok(resp);
     }
-    let etag = format!("\"{}\"", rep.etag);
-    let builder = Response::builder()
-        .header(header::ETAG, header_value(&etag))
-        .header(header::CACHE_CONTROL, rep.cache_control.clone())
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_TYPE, rep.content_type);
+    let builder = headers(&rep.etag, &rep.cache_control, rep.content_type);
     let if_range_ok = request
         .get(header::IF_RANGE)
         .and_then(|v| v.to_str().ok())

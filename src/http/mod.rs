@@ -8,3 +8,4 @@ pub mod layers;
 pub mod listener;
 pub mod payload;
 pub mod roi_query;
+pub mod streamed;

@@ -1,21 +1,24 @@
 //! `GET /v1/arrays/{name}/roi` (`spec/api.md`, "ROI reads"): any ROI as `.npy` or raw
 //! little-endian bytes, in world or voxel units, with optional fill outside the array.
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::json;
 
-use crate::array::ConfigHash;
+use crate::array::{ArrayRef, ConfigHash};
 use crate::encode::npy;
 use crate::encode::raw::shared_le_bytes;
 use crate::error::{Error, Result};
-use crate::eval::{check_aligned, read_roi_shared};
-use crate::http::cache_headers::{Cacheable, not_modified, respond, revalidate};
+use crate::eval::{check_aligned, read_roi_shared, slabs};
+use crate::geometry::Roi;
+use crate::http::cache_headers::{Cacheable, not_modified, respond, respond_streamed, revalidate};
 use crate::http::extract::{ArrayName, OpenArray};
 use crate::http::payload::Payload;
 use crate::http::roi_query::{Format, RoiQuery};
+use crate::http::streamed::{Part, Streamed};
 use crate::limits::volume_bytes;
 use crate::server::AppState;
 use crate::volume::Fill;
@@ -23,6 +26,13 @@ use crate::volume::Fill;
 /// Largest volume copied into a body on the async runtime itself (larger ones go to the
 /// pool); contiguous volumes are not copied at all.
 const INLINE_COPY_BYTES: u128 = 4 << 20;
+
+/// ROIs from this size up (inside the array, over more than one row of chunks) are read
+/// and sent a slab of chunk rows at a time.
+const STREAM_MIN_BYTES: u128 = 8 << 20;
+
+/// Slabs of one streamed ROI read at once (each on its own task, all threads busy).
+const SLABS_AHEAD: usize = 3;
 
 /// `GET /v1/arrays/{name}/roi`
 ///
@@ -61,34 +71,38 @@ pub async fn roi(
         return Ok(resp);
     }
     let reservation = state.budget.reserve(bytes).await?;
-    let volume = read_roi_shared(&state.ctx, &array, &roi, fill.as_ref()).await?;
-    let data = match shared_le_bytes(&volume) {
-        Some(data) => data,
-        // Not contiguous (or a big-endian host): one copy, off the runtime when large.
-        None if bytes <= INLINE_COPY_BYTES => Bytes::from(volume.to_le_bytes()),
-        None => {
-            let _copy = state.budget.reserve(bytes).await?;
-            Bytes::from(state.ctx.compute(move || Ok(volume.to_le_bytes())).await?)
-        }
-    };
-    let body = match format {
-        Format::Npy => Payload::new(vec![Bytes::from(npy::header(m.dtype, &shape)), data]),
-        Format::Raw => data.into(),
-    };
     let content_type = match format {
         Format::Npy => "application/x-npy",
         Format::Raw => "application/octet-stream",
     };
-    let mut resp = respond(
-        &headers,
-        Cacheable {
+    let head = (format == Format::Npy).then(|| Bytes::from(npy::header(m.dtype, &shape)));
+    let cuts =
+        (bytes >= STREAM_MIN_BYTES && !headers.contains_key(header::RANGE) && m.roi.contains(&roi))
+            .then(|| slabs(&array, &roi))
+            .flatten();
+    let mut resp = if let Some(cuts) = cuts {
+        let body = streamed(&state, &array, cuts, head, bytes).await?;
+        respond_streamed(&etag, &revalidate(), content_type, body)?
+    } else {
+        let volume = read_roi_shared(&state.ctx, &array, &roi, fill.as_ref()).await?;
+        let data = match shared_le_bytes(&volume) {
+            Some(data) => data,
+            // Not contiguous (or a big-endian host): one copy, off the runtime when large.
+            None if bytes <= INLINE_COPY_BYTES => Bytes::from(volume.to_le_bytes()),
+            None => {
+                let _copy = state.budget.reserve(bytes).await?;
+                Bytes::from(state.ctx.compute(move || Ok(volume.to_le_bytes())).await?)
+            }
+        };
+        let body = Payload::new(head.into_iter().chain([data]).collect());
+        let rep = Cacheable {
             body,
             content_type,
             etag,
             cache_control: revalidate(),
-        },
-    )?
-    .into_response();
+        };
+        respond(&headers, rep)?.into_response()
+    };
     if format == Format::Raw {
         let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
         let h = resp.headers_mut();
@@ -104,4 +118,29 @@ pub async fn roi(
     }
     let (parts, body) = resp.into_parts();
     Ok(Response::from_parts(parts, reservation.hold(body)))
+}
+
+/// The body of a ROI read a slab at a time ([`slabs`]), the first slab read before the
+/// answer starts (its failure is still a problem response).
+async fn streamed(
+    state: &AppState,
+    array: &ArrayRef,
+    cuts: Vec<Roi>,
+    head: Option<Bytes>,
+    bytes: u128,
+) -> Result<Body> {
+    let parts = cuts
+        .into_iter()
+        .map(|cut| {
+            let (ctx, array) = (state.ctx.clone(), array.clone());
+            Box::pin(async move {
+                let v = read_roi_shared(&ctx, &array, &cut, None).await?;
+                Ok(shared_le_bytes(&v).unwrap_or_else(|| Bytes::from(v.to_le_bytes())))
+            }) as Part
+        })
+        .collect();
+    let len = u64::try_from(bytes).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut body = Streamed::new(head, parts, SLABS_AHEAD, len);
+    body.first().await?;
+    Ok(Body::new(body))
 }

@@ -29,6 +29,7 @@ mod remote;
 mod remote_writes;
 mod robustness;
 mod stored_levels;
+mod streamed_roi;
 mod support;
 mod tiling;
 mod validation;

@@ -1,0 +1,117 @@
+//! Big ROIs are read and sent a slab of chunk rows at a time (`src/http/streamed.rs`):
+//! the bytes are exactly the volume's in both formats, a `Range` still gets its 206, a
+//! failure in the first slab is a problem response and one in a later slab cuts the body
+//! short of its `Content-Length`.
+
+use crate::support::{TestServer, assert_problem, noise, write_zarr_u8};
+use serde_json::{Value, json};
+
+/// 200 × 160 × 288 uint8 (9.2 MB, over the 8 MiB from which ROIs are streamed) in 64³
+/// chunks: four rows of chunks along z.
+const SHAPE: [u64; 3] = [200, 160, 288];
+
+fn data() -> Vec<u8> {
+    noise(usize::try_from(SHAPE.iter().product::<u64>()).unwrap(), 7)
+}
+
+fn zarr(container: &str) -> Value {
+    json!({"type": "zarr", "file_name": container, "dataset": "a"})
+}
+
+/// `data` cut to z in `z0..z1` (all of y and x).
+fn rows(data: &[u8], z0: usize, z1: usize) -> &[u8] {
+    let plane = usize::try_from(SHAPE[1] * SHAPE[2]).unwrap();
+    &data[z0 * plane..z1 * plane]
+}
+
+async fn server(containers: &[&str]) -> (tempfile::TempDir, TestServer, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let v = data();
+    for c in containers {
+        write_zarr_u8(dir.path(), c, "a", &SHAPE, &[64, 64, 64], json!({}), &v);
+    }
+    let s = TestServer::start_with(dir.path(), |_| {}).await;
+    (dir, s, v)
+}
+
+#[tokio::test]
+async fn streamed_rois_are_the_volume_exactly() {
+    let (_dir, s, v) = server(&["v.zarr"]).await;
+    s.register("v", &zarr("v.zarr")).await;
+    // z from 3 to 198: the first and last slabs are partial rows of chunks
+    let q = "/v1/arrays/v/roi?offset=3,0,0&shape=195,160,288&units=voxels";
+    let r = s.get(&format!("{q}&format=raw")).await;
+    assert_eq!(r.status(), 200);
+    let len = r.headers()["content-length"].to_str().unwrap().to_owned();
+    assert_eq!(r.headers()["x-array-shape"], "195,160,288");
+    let raw = r.bytes().await.unwrap();
+    assert_eq!(len, raw.len().to_string());
+    assert!(
+        raw[..] == *rows(&v, 3, 198),
+        "raw ROI differs from the data"
+    );
+
+    let npy = s.get_bytes(&format!("{q}&format=npy")).await;
+    let header = npy.len() - raw.len();
+    assert_eq!(&npy[..6], b"\x93NUMPY");
+    assert!(npy[header..] == raw[..], "npy voxels differ from raw");
+
+    // a Range is answered from the whole volume, with the same bytes
+    let r = s
+        .client
+        .get(s.url(&format!("{q}&format=raw")))
+        .header("range", "bytes=1000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert!(r.bytes().await.unwrap()[..] == raw[1000..]);
+
+    // a chain over it streams too, and equals its unstreamed (Range) read
+    let norm = json!({"type": "intensities", "source_array_config": "v", "min": 0, "max": 255});
+    s.register("norm", &norm).await;
+    let q = "/v1/arrays/norm/roi?offset=0,0,0&shape=200,160,288&units=voxels&format=raw";
+    let streamed = s.get_bytes(q).await;
+    let whole = s
+        .client
+        .get(s.url(q))
+        .header("range", "bytes=0-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.status(), 206);
+    let whole = whole.bytes().await.unwrap();
+    assert_eq!(streamed.len(), v.len() * 4);
+    assert!(streamed[..] == whole[..], "streamed chain differs");
+    let at = |i: usize| f32::from_le_bytes(streamed[4 * i..4 * i + 4].try_into().unwrap());
+    for i in [0, 1, 12_345, v.len() - 1] {
+        assert!((at(i) - f32::from(v[i]) / 255.0).abs() < 1e-6, "voxel {i}");
+    }
+}
+
+#[tokio::test]
+async fn a_failure_before_the_answer_is_a_problem_after_it_a_short_body() {
+    let (dir, s, _) = server(&["first.zarr", "late.zarr"]).await;
+    // garbage in place of a chunk of the first slab, and of the last one
+    std::fs::write(dir.path().join("first.zarr/a/c/0/1/1"), b"not zstd").unwrap();
+    std::fs::write(dir.path().join("late.zarr/a/c/3/1/1"), b"not zstd").unwrap();
+    s.register("first", &zarr("first.zarr")).await;
+    s.register("late", &zarr("late.zarr")).await;
+    let q = "roi?offset=0,0,0&shape=200,160,288&units=voxels&format=raw";
+
+    let body = assert_problem(s.get(&format!("/v1/arrays/first/{q}")).await, 500).await;
+    assert_eq!(body["type"], "urn:arrayd:problem:storage", "{body}");
+
+    let r = s.get(&format!("/v1/arrays/late/{q}")).await;
+    assert_eq!(r.status(), 200);
+    let announced: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(announced, data().len());
+    assert!(
+        r.bytes().await.is_err(),
+        "a cut body must not read as complete"
+    );
+}

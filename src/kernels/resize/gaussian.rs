@@ -74,8 +74,8 @@ fn extend_mirror(i: i64, n: usize) -> usize {
     m as usize
 }
 
-/// Elements of a plane row filtered together (the accumulators stay in L1).
-const STRIP: usize = 512;
+/// Output elements filtered together, each accumulator in a register.
+const LANES: usize = 8;
 
 /// One `gaussian_filter1d` pass along `axis` (when `kernel` is given) over a standard-layout
 /// f32 array, keeping only the positions `keep` (sorted) along that axis; f64 accumulation in
@@ -106,7 +106,6 @@ fn gaussian_pass(
     }
     if inner == 1 {
         let mut line = vec![0.0_f64; n + 2 * r];
-        let mut acc = vec![0.0_f64; keep.len()];
         for (src_line, out) in src.chunks_exact(n).zip(dst.chunks_exact_mut(keep.len())) {
             // The line itself, then the mirrored samples on either side.
             for (e, &x) in line[r..r + n].iter_mut().zip(src_line) {
@@ -115,71 +114,78 @@ fn gaussian_pass(
             for i in (0..r).chain(r + n..n + 2 * r) {
                 line[i] = f64::from(src_line[ext_row[i]]);
             }
-            filter_line(&line, kernel, keep, &mut acc);
-            for (o, &a) in out.iter_mut().zip(&acc) {
-                *o = a as f32;
+            if keep.len() == n {
+                // Sorted, distinct and `n` of them: every position, in order.
+                let taps: Vec<&[f64]> = (0..=2 * r).map(|t| &line[t..t + n]).collect();
+                filter_rows(&taps, kernel, out);
+            } else {
+                filter_kept(&line, kernel, keep, out);
             }
         }
         return dst;
     }
-    let mut acc = vec![0.0_f64; STRIP.min(inner)];
+    let mut taps: Vec<&[f32]> = Vec::with_capacity(2 * r + 1);
     for (plane, out) in src
         .chunks_exact(n * inner)
         .zip(dst.chunks_exact_mut(keep.len() * inner))
     {
-        for lo in (0..inner).step_by(STRIP) {
-            let hi = (lo + STRIP).min(inner);
-            let acc = &mut acc[..hi - lo];
-            let row = |e: usize| &plane[ext_row[e] * inner + lo..ext_row[e] * inner + hi];
-            for (j, &p) in keep.iter().enumerate() {
-                let c = p + r;
-                for (a, &x) in acc.iter_mut().zip(row(c)) {
-                    *a = f64::from(x) * kernel[r];
-                }
-                for d in (1..=r).rev() {
-                    let k = kernel[r - d];
-                    for ((a, &x), &y) in acc.iter_mut().zip(row(c - d)).zip(row(c + d)) {
-                        *a += (f64::from(x) + f64::from(y)) * k;
-                    }
-                }
-                for (o, &a) in out[j * inner + lo..j * inner + hi]
-                    .iter_mut()
-                    .zip(acc.iter())
-                {
-                    *o = a as f32;
-                }
-            }
+        for (&p, out_row) in keep.iter().zip(out.chunks_exact_mut(inner)) {
+            taps.clear();
+            taps.extend(
+                ext_row[p..=p + 2 * r]
+                    .iter()
+                    .map(|&e| &plane[e * inner..(e + 1) * inner]),
+            );
+            filter_rows(&taps, kernel, out_row);
         }
     }
     dst
 }
 
-/// The kept positions of one mirror-extended line (`line[i + r]` is sample `i`), filtered
-/// into `acc`: vectorised across positions when every position is kept.
-fn filter_line(line: &[f64], kernel: &[f64], keep: &[usize], acc: &mut [f64]) {
+/// `out[e]` = the filtered value of column `e` of the `2r + 1` rows `taps` (`taps[r]` the
+/// centre), in [`gaussian_pass`]'s order of operations; [`LANES`] columns at a time.
+fn filter_rows<T: Copy + Into<f64>>(taps: &[&[T]], kernel: &[f64], out: &mut [f32]) {
     let r = kernel.len() / 2;
-    let n = line.len() - 2 * r;
-    if keep.len() == n {
-        // Sorted, distinct and `n` of them: every position, in order.
-        for (a, &x) in acc.iter_mut().zip(&line[r..r + n]) {
-            *a = x * kernel[r];
+    let full = out.len() - out.len() % LANES;
+    for (b, o) in out[..full].chunks_exact_mut(LANES).enumerate() {
+        let cols = b * LANES..(b + 1) * LANES;
+        let mut a = [0.0_f64; LANES];
+        for (a, &x) in a.iter_mut().zip(&taps[r][cols.clone()]) {
+            *a = x.into() * kernel[r];
         }
         for d in (1..=r).rev() {
             let k = kernel[r - d];
-            let pairs = line[r - d..r - d + n].iter().zip(&line[r + d..r + d + n]);
-            for (a, (&x, &y)) in acc.iter_mut().zip(pairs) {
-                *a += (x + y) * k;
+            let pairs = taps[r - d][cols.clone()]
+                .iter()
+                .zip(&taps[r + d][cols.clone()]);
+            for (a, (&x, &y)) in a.iter_mut().zip(pairs) {
+                *a += (x.into() + y.into()) * k;
             }
         }
-        return;
+        for (o, &a) in o.iter_mut().zip(&a) {
+            *o = a as f32;
+        }
     }
-    for (a, &p) in acc.iter_mut().zip(keep) {
+    for (e, o) in out.iter_mut().enumerate().skip(full) {
+        let mut t = taps[r][e].into() * kernel[r];
+        for d in (1..=r).rev() {
+            t += (taps[r - d][e].into() + taps[r + d][e].into()) * kernel[r - d];
+        }
+        *o = t as f32;
+    }
+}
+
+/// The kept positions `keep` of one mirror-extended line (`line[i + r]` is sample `i`),
+/// filtered into `out`.
+fn filter_kept(line: &[f64], kernel: &[f64], keep: &[usize], out: &mut [f32]) {
+    let r = kernel.len() / 2;
+    for (o, &p) in out.iter_mut().zip(keep) {
         let c = p + r;
         let mut t = line[c] * kernel[r];
         for d in (1..=r).rev() {
             t += (line[c - d] + line[c + d]) * kernel[r - d];
         }
-        *a = t;
+        *o = t as f32;
     }
 }
 

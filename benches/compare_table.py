@@ -6,6 +6,7 @@ RESULTS_DIR holds figures.txt ("KEY VALUE" per round) and wrk.txt (RESULT lines 
 benches/wrk_paths.lua); CRITERION_HOME is where `cargo bench --bench eval` wrote (may be
 empty: the kernel rows then say "not measured").
 """
+import itertools
 import json
 import os
 import statistics
@@ -99,8 +100,8 @@ for kind, key, lim in (("cold (fresh server)", "roi256_cold_s", 1.2), ("hot", "r
 vox = 512 ** 3
 ts_full = med("ts_full512_s")
 ts_rate = vox / ts_full / 1e6 if ts_full else None
-for (ch, dacapo), (kind, suffix, times) in ((c, k) for c in (("zarr", 463), ("intensities", 283), ("binarize", 166))
-                                             for k in (("cold", "", 1), ("hot", "_hot", 10))):
+chains = (("zarr", 463), ("intensities", 283), ("binarize", 166))
+for (ch, dacapo), (kind, suffix, times) in itertools.product(chains, (("cold", "", 1), ("hot", "_hot", 10))):
     a = med(f"chain_{ch}{suffix}_s")
     label = {"zarr": "zarr", "intensities": "intensities over zarr",
              "binarize": "binarize, 3 groups over a uint32 label volume"}[ch]

@@ -234,6 +234,12 @@ impl ChunkCache {
         Ok(entry.into_value())
     }
 
+    /// The most bytes the cache holds.
+    #[must_use]
+    pub fn capacity(&self) -> u64 {
+        self.inner.policy().max_capacity().unwrap_or(u64::MAX)
+    }
+
     /// Drops every chunk of the config with `hash` (after a replace or delete).
     pub fn invalidate_config(&self, hash: ConfigHash) {
         if let Err(e) = self.inner.invalidate_entries_if(move |k, _| k.hash == hash) {

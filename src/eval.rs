@@ -400,19 +400,37 @@ pub async fn read_roi_shared(
     Ok(Arc::new(out))
 }
 
-/// `roi` (inside the array, aligned) cut across its first axis where the chunk grid is,
-/// in order: each cut's C-order bytes are one run of `roi`'s, so a big ROI can be read
-/// and sent a cut at a time. `None` for channel arrays (channels come first in C order)
-/// and for a ROI within one row of chunks.
+/// One cut of a big ROI ([`slabs`]): the part of one row of chunks inside the ROI, of
+/// one channel when the array has channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slab {
+    /// The cut (world units).
+    pub roi: Roi,
+    /// The one channel read, for arrays with channels.
+    pub channel: Option<usize>,
+}
+
+/// `roi` (inside the array, aligned) cut across its first spatial axis where the chunk
+/// grid is, in order: each cut's C-order bytes are one run of `roi`'s, so a big ROI can
+/// be read and sent a cut at a time. With channels (first in C order) every channel is
+/// cut in turn, so each chunk is read once per channel: only when the whole ROI fits in
+/// half the cache, which keeps every chunk between its channels' reads. `None` for a ROI
+/// within one row of chunks.
 #[must_use]
-pub fn slabs(array: &ArrayRef, roi: &Roi) -> Option<Vec<Roi>> {
+pub fn slabs(ctx: &ReadCtx, array: &ArrayRef, roi: &Roi) -> Option<Vec<Slab>> {
     let m = array.meta();
-    if m.num_channels.is_some() || roi.dims() == 0 || roi.is_empty() {
+    if roi.dims() == 0 || roi.is_empty() {
         return None;
     }
     let (begin, end) = m.grid.index_bounds(roi);
     if end[0] - begin[0] < 2 {
         return None;
+    }
+    if m.num_channels.is_some() {
+        let bytes = volume_bytes(&m.volume_shape(roi), m.dtype.size());
+        if bytes.saturating_mul(2) > u128::from(ctx.cache.capacity()) {
+            return None;
+        }
     }
     let (origin, step, stop) = (m.grid.origin[0], m.grid.chunk[0], roi.end()[0]);
     let cut = |i: i64| {
@@ -423,7 +441,30 @@ pub fn slabs(array: &ArrayRef, roi: &Roi) -> Option<Vec<Roi>> {
         (offset[0], shape[0]) = (lo, hi - lo);
         Roi::new(offset, shape)
     };
-    Some((begin[0]..end[0]).map(cut).collect())
+    let channels: Vec<Option<usize>> = match m.num_channels {
+        Some(n) => (0..n).map(Some).collect(),
+        None => vec![None],
+    };
+    let cuts = channels.into_iter().flat_map(|channel| {
+        (begin[0]..end[0]).map(move |i| Slab {
+            roi: cut(i),
+            channel,
+        })
+    });
+    Some(cuts.collect())
+}
+
+/// Reads one [`Slab`] (inside the array) through the cache.
+///
+/// # Errors
+/// As [`read_roi`].
+pub async fn read_slab(
+    ctx: &ReadCtx,
+    array: &ArrayRef,
+    slab: &Slab,
+) -> Result<Arc<Volume>, EvalError> {
+    check_aligned(array, &slab.roi)?;
+    assemble_channel(ctx, array, &slab.roi, slab.channel).await
 }
 
 /// Position of a spatial voxel offset in a volume's index space (channel 0 first).
@@ -437,22 +478,40 @@ fn voxel_index(num_channels: Option<usize>, spatial: &Coord) -> Vec<usize> {
 
 /// Reads `roi` (inside the array, aligned) from cached grid chunks.
 async fn assemble(ctx: &ReadCtx, array: &ArrayRef, roi: &Roi) -> Result<Arc<Volume>, EvalError> {
+    assemble_channel(ctx, array, roi, None).await
+}
+
+/// [`assemble`], of one channel only when `channel` is given.
+async fn assemble_channel(
+    ctx: &ReadCtx,
+    array: &ArrayRef,
+    roi: &Roi,
+    channel: Option<usize>,
+) -> Result<Arc<Volume>, EvalError> {
     let m = array.meta();
     ctx.limits.chunk_count(m.grid.count_overlapping(roi))?;
     let cells = m.grid.chunks_overlapping(roi);
     if let [only] = cells.as_slice()
+        && channel.is_none()
         && m.grid.chunk_roi(only).intersect(&m.roi) == *roi
     {
         return ctx.chunk(array, only).await;
     }
-    let mut out = Volume::zeros(m.dtype, &m.volume_shape(roi));
+    let mut out_shape = m.volume_shape(roi);
+    if let (Some(c), Some(n)) = (channel, out_shape.first_mut()) {
+        if c >= *n {
+            return Err(EvalError::Internal(format!("channel {c} of {n}")));
+        }
+        *n = 1;
+    }
+    let mut out = Volume::zeros(m.dtype, &out_shape);
     let mut parts = stream::iter(cells)
         .map(|idx| async move { ctx.chunk(array, &idx).await.map(|v| (idx, v)) })
         .buffer_unordered(ctx.fanout.max(1));
     while let Some((idx, chunk)) = parts.try_next().await? {
         let chunk_roi = m.grid.chunk_roi(&idx).intersect(&m.roi);
         let part = chunk_roi.intersect(roi);
-        let src = voxel_index(
+        let mut src = voxel_index(
             m.num_channels,
             &(&(&part.offset - &chunk_roi.offset) / &m.voxel_size),
         );
@@ -460,7 +519,10 @@ async fn assemble(ctx: &ReadCtx, array: &ArrayRef, roi: &Roi) -> Result<Arc<Volu
             m.num_channels,
             &(&(&part.offset - &roi.offset) / &m.voxel_size),
         );
-        let shape = m.volume_shape(&part);
+        let mut shape = m.volume_shape(&part);
+        if let Some(c) = channel {
+            (src[0], shape[0]) = (c, 1);
+        }
         out.copy_region(&chunk, &src, &dst, &shape)
             .map_err(EvalError::Internal)?;
     }

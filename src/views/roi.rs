@@ -12,8 +12,7 @@ use crate::array::{ArrayRef, ConfigHash};
 use crate::encode::npy;
 use crate::encode::raw::shared_le_bytes;
 use crate::error::{Error, Result};
-use crate::eval::{check_aligned, read_roi_shared, slabs};
-use crate::geometry::Roi;
+use crate::eval::{Slab, check_aligned, read_roi_shared, read_slab, slabs};
 use crate::http::cache_headers::{Cacheable, not_modified, respond, respond_streamed, revalidate};
 use crate::http::extract::{ArrayName, OpenArray};
 use crate::http::payload::Payload;
@@ -78,7 +77,7 @@ pub async fn roi(
     let head = (format == Format::Npy).then(|| Bytes::from(npy::header(m.dtype, &shape)));
     let cuts =
         (bytes >= STREAM_MIN_BYTES && !headers.contains_key(header::RANGE) && m.roi.contains(&roi))
-            .then(|| slabs(&array, &roi))
+            .then(|| slabs(&state.ctx, &array, &roi))
             .flatten();
     let mut resp = if let Some(cuts) = cuts {
         let body = streamed(&state, &array, cuts, head, bytes).await?;
@@ -125,7 +124,7 @@ pub async fn roi(
 async fn streamed(
     state: &AppState,
     array: &ArrayRef,
-    cuts: Vec<Roi>,
+    cuts: Vec<Slab>,
     head: Option<Bytes>,
     bytes: u128,
 ) -> Result<Body> {
@@ -134,7 +133,7 @@ async fn streamed(
         .map(|cut| {
             let (ctx, array) = (state.ctx.clone(), array.clone());
             Box::pin(async move {
-                let v = read_roi_shared(&ctx, &array, &cut, None).await?;
+                let v = read_slab(&ctx, &array, &cut).await?;
                 Ok(shared_le_bytes(&v).unwrap_or_else(|| Bytes::from(v.to_le_bytes())))
             }) as Part
         })

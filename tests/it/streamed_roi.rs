@@ -115,3 +115,55 @@ async fn a_failure_before_the_answer_is_a_problem_after_it_a_short_body() {
         "a cut body must not read as complete"
     );
 }
+
+/// A channel array streams each channel's slabs in turn when the ROI fits in half the
+/// cache, and is read whole otherwise: the same exact bytes either way, and a bad chunk
+/// in the last row shows which (a short body, or a problem response).
+#[tokio::test]
+async fn channel_arrays_stream_channel_by_channel_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = data();
+    for c in ["l.zarr", "bad.zarr"] {
+        write_zarr_u8(dir.path(), c, "a", &SHAPE, &[64, 64, 64], json!({}), &v);
+    }
+    std::fs::write(dir.path().join("bad.zarr/a/c/3/1/1"), b"not zstd").unwrap();
+    let groups = [("low", 1..=100_u8), ("high", 200..=255)];
+    let groupings: Vec<Value> = groups
+        .iter()
+        .map(|(n, ids)| json!([n, ids.clone().collect::<Vec<u8>>()]))
+        .collect();
+    let config = |c: &str| {
+        json!({"type": "binarize", "groupings": groupings,
+               "source_array_config": {"type": "zarr", "name": c, "file_name": c, "dataset": "a"}})
+    };
+    let q = "roi?offset=0,0,0&shape=200,160,288&units=voxels&format=raw";
+    // 18.4 MB of output: streamed under 1 GiB of cache, read whole under 32 MiB
+    for cache in [1 << 30, 32 << 20] {
+        let s = TestServer::start_with(dir.path(), |s| s.cache_size = cache).await;
+        s.register("b", &config("l.zarr")).await;
+        s.register("bad", &config("bad.zarr")).await;
+        let r = s.get(&format!("/v1/arrays/b/{q}")).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-array-shape"], "2,200,160,288");
+        let got = r.bytes().await.unwrap();
+        assert_eq!(got.len(), 2 * v.len(), "cache {cache}");
+        for (c, (_, ids)) in groups.iter().enumerate() {
+            let plane = &got[c * v.len()..(c + 1) * v.len()];
+            let wrong = plane
+                .iter()
+                .zip(&v)
+                .position(|(&b, x)| b != u8::from(ids.contains(x)));
+            assert_eq!(wrong, None, "channel {c}, cache {cache}");
+        }
+        let r = s.get(&format!("/v1/arrays/bad/{q}")).await;
+        if cache == 1 << 30 {
+            assert_eq!(r.status(), 200);
+            assert!(
+                r.bytes().await.is_err(),
+                "a cut body must not read as complete"
+            );
+        } else {
+            assert_problem(r, 500).await;
+        }
+    }
+}

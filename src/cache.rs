@@ -220,6 +220,11 @@ impl ChunkCache {
     where
         F: Future<Output = Result<Cached, EvalError>>,
     {
+        // A hit is looked up alone: `init` (a large future) is not moved into moka's.
+        if let Some(hit) = self.inner.get(&key).await {
+            self.metrics.cache_hits.inc();
+            return Ok(hit);
+        }
         let entry = self
             .inner
             .entry(key)

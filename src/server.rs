@@ -28,9 +28,22 @@ use crate::storage::DataRoot;
 use crate::storage::remote::Remotes;
 use crate::views;
 
-/// Shared state of every handler.
+/// Shared state of every handler, behind one `Arc`: axum clones the state for every
+/// request, and one reference count is cheaper than the dozen the fields hold.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+#[derive(Debug)]
+pub struct SharedState {
     /// The registry of configs.
     pub registry: Arc<Registry>,
     /// Cache, compute pool and metrics for reads.
@@ -229,7 +242,7 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
             settings.max_inflight_bytes, settings.max_roi_bytes
         ));
     }
-    Ok(AppState {
+    Ok(AppState(Arc::new(SharedState {
         budget: ResponseBudget::new(settings.max_inflight_bytes, Duration::from_secs(10)),
         registry: Arc::new(registry),
         ctx,
@@ -237,7 +250,7 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         metrics,
         admin_token,
         env,
-    })
+    })))
 }
 
 async fn shutdown_signal() {

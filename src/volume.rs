@@ -114,20 +114,24 @@ pub(crate) fn row_starts(full: &[usize], at: &[usize], shape: &[usize]) -> Vec<u
     for d in (0..n - 1).rev() {
         strides[d] = strides[d + 1] * full[d + 1];
     }
-    let mut starts = Vec::with_capacity(shape[..n - 1].iter().product());
+    let rows = shape[..n - 1].iter().product();
+    let mut starts = Vec::with_capacity(rows);
+    // An odometer over the leading axes, with the offset `lead` kept in step.
     let mut idx = vec![0usize; n - 1];
-    'rows: loop {
-        let lead: usize = (0..n - 1).map(|d| (at[d] + idx[d]) * strides[d]).sum();
-        starts.push(lead + at[n - 1]);
+    let mut lead: usize = at.iter().zip(&strides).map(|(a, s)| a * s).sum();
+    for _ in 0..rows {
+        starts.push(lead);
         for d in (0..n - 1).rev() {
             idx[d] += 1;
+            lead += strides[d];
             if idx[d] < shape[d] {
-                continue 'rows;
+                break;
             }
             idx[d] = 0;
+            lead -= shape[d] * strides[d];
         }
-        return starts;
     }
+    starts
 }
 
 /// The block `begin + shape` of a C-order array `src` of shape `full`, a row at a time.

@@ -95,14 +95,22 @@ pub fn compression() -> CompressionLayer<impl Predicate> {
         .compress_when(predicate)
 }
 
-/// Request ids: a process-unique counter, hex.
-#[derive(Debug, Clone, Default)]
-pub struct Counter(Arc<AtomicU64>);
+/// Request ids: the process id and a counter, hex. The pid is read once (it is a
+/// system call every time `std::process::id` is asked).
+#[derive(Debug, Clone)]
+pub struct Counter(Arc<(u32, AtomicU64)>);
+
+impl Default for Counter {
+    fn default() -> Self {
+        Self(Arc::new((std::process::id(), AtomicU64::new(0))))
+    }
+}
 
 impl MakeRequestId for Counter {
     fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
-        let n = self.0.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{:x}-{n:x}", std::process::id()))
+        let (pid, next) = &*self.0;
+        let n = next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{pid:x}-{n:x}"))
             .ok()
             .map(RequestId::new)
     }

@@ -24,7 +24,8 @@ use ndarray::ArrayD;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use zarrs::array::{
-    Array as ZArray, ArrayShardedExt, ArrayShardedReadableExt, ArraySubset, CodecOptions,
+    Array as ZArray, ArrayBytes, ArrayShardedExt, ArrayShardedReadableExt, ArraySubset,
+    CodecOptions,
 };
 use zarrs::plugin::ExtensionName;
 use zarrs::storage::{ReadableStorageTraits, StoreKey};
@@ -413,6 +414,9 @@ impl Array for Zarr {
         let shard = self.shards.as_ref().and_then(|s| s.of(&array, &ranges));
         ctx.compute(move || {
             let subset = ArraySubset::new_with_ranges(&ranges);
+            if dtype == DType::U8 && shard.is_none() {
+                return decoded_u8(&array, &subset).map(|a| Volume::from(layout.to_served(a)));
+            }
             let options = CodecOptions::default();
             with_dtype!(dtype, T => match &shard {
                 Some(cache) => array.retrieve_array_subset_sharded_opt::<ArrayD<T>>(cache, &subset, &options),
@@ -436,6 +440,25 @@ impl Array for Zarr {
         let p = &self.passthrough;
         (p.v2.is_some() || p.v3.is_some()).then_some(self as &dyn RawChunks)
     }
+}
+
+/// `subset` of a uint8 array (EM images, the common case) without the copy zarrs makes
+/// into a typed `Vec`: the decoded bytes are the elements.
+fn decoded_u8(array: &ZArray<Storage>, subset: &ArraySubset) -> Result<ArrayD<u8>, EvalError> {
+    let bytes: ArrayBytes<'static> = array
+        .retrieve_array_subset(subset)
+        .map_err(|e| EvalError::from_storage(&e))?;
+    let elements = bytes
+        .into_fixed()
+        .map_err(|e| EvalError::Internal(format!("uint8 chunk bytes: {e}")))?
+        .into_owned();
+    let shape: Vec<usize> = subset
+        .shape()
+        .iter()
+        .map(|&n| usize::try_from(n).unwrap_or(0))
+        .collect();
+    ArrayD::from_shape_vec(shape, elements)
+        .map_err(|e| EvalError::Internal(format!("uint8 chunk of {subset:?}: {e}")))
 }
 
 impl RawChunks for Zarr {

@@ -452,12 +452,7 @@ fn decoded_u8(array: &ZArray<Storage>, subset: &ArraySubset) -> Result<ArrayD<u8
         .into_fixed()
         .map_err(|e| EvalError::Internal(format!("uint8 chunk bytes: {e}")))?
         .into_owned();
-    let shape: Vec<usize> = subset
-        .shape()
-        .iter()
-        .map(|&n| usize::try_from(n).unwrap_or(0))
-        .collect();
-    ArrayD::from_shape_vec(shape, elements)
+    ArrayD::from_shape_vec(subset.shape_usize(), elements)
         .map_err(|e| EvalError::Internal(format!("uint8 chunk of {subset:?}: {e}")))
 }
 

@@ -18,6 +18,7 @@ use crate::geometry::{Box3, Coord, Roi};
 use crate::levels::Levels;
 use crate::limits::{Limits, volume_bytes};
 use crate::metrics::Metrics;
+use crate::recycle::Recycler;
 use crate::volume::{Fill, Volume};
 
 /// Why a read failed.
@@ -133,6 +134,8 @@ pub struct ReadCtx {
     pub fanout: usize,
     /// Size limits every read is checked against.
     pub limits: Limits,
+    /// Buffers of big reads, reused once sent.
+    pub recycle: Recycler,
 }
 
 impl ReadCtx {
@@ -501,25 +504,39 @@ async fn assemble_channel(
     if channel.is_some() {
         out_shape[0] = 1;
     }
-    let mut out = Volume::zeros(m.dtype, &out_shape);
-    let mut parts = stream::iter(cells)
-        .map(|idx| async move { ctx.chunk(array, &idx).await.map(|v| (idx, v)) })
+    // Where each chunk's part goes: (cell, first voxel in the chunk, in the output, shape).
+    let placed: Vec<_> = cells
+        .into_iter()
+        .map(|idx| {
+            let chunk_roi = m.grid.chunk_roi(&idx).intersect(&m.roi);
+            let part = chunk_roi.intersect(roi);
+            let mut src = voxel_index(
+                m.num_channels,
+                &(&(&part.offset - &chunk_roi.offset) / &m.voxel_size),
+            );
+            let dst = voxel_index(
+                m.num_channels,
+                &(&(&part.offset - &roi.offset) / &m.voxel_size),
+            );
+            let mut shape = m.volume_shape(&part);
+            if let Some(c) = channel {
+                (src[0], shape[0]) = (c, 1);
+            }
+            (idx, src, dst, shape)
+        })
+        .collect();
+    // The parts are disjoint: when their sizes add up to the output's, every voxel is
+    // written and a reused buffer need not be zeroed first.
+    let written: usize = placed.iter().map(|p| p.3.iter().product::<usize>()).sum();
+    let covered = written == out_shape.iter().product::<usize>();
+    let mut out = ctx.recycle.take(m.dtype, &out_shape, covered);
+    let mut parts = stream::iter(placed)
+        .map(|(idx, src, dst, shape)| async move {
+            let chunk = ctx.chunk(array, &idx).await?;
+            Ok::<_, EvalError>((chunk, src, dst, shape))
+        })
         .buffer_unordered(ctx.fanout.max(1));
-    while let Some((idx, chunk)) = parts.try_next().await? {
-        let chunk_roi = m.grid.chunk_roi(&idx).intersect(&m.roi);
-        let part = chunk_roi.intersect(roi);
-        let mut src = voxel_index(
-            m.num_channels,
-            &(&(&part.offset - &chunk_roi.offset) / &m.voxel_size),
-        );
-        let dst = voxel_index(
-            m.num_channels,
-            &(&(&part.offset - &roi.offset) / &m.voxel_size),
-        );
-        let mut shape = m.volume_shape(&part);
-        if let Some(c) = channel {
-            (src[0], shape[0]) = (c, 1);
-        }
+    while let Some((chunk, src, dst, shape)) = parts.try_next().await? {
         out.copy_region(&chunk, &src, &dst, &shape)
             .map_err(EvalError::Internal)?;
     }

@@ -38,6 +38,7 @@ pub mod levels;
 pub mod limits;
 pub mod metrics;
 pub mod preload;
+pub mod recycle;
 pub mod registry;
 pub mod server;
 pub mod settings;

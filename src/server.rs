@@ -22,6 +22,7 @@ use crate::http::budget::ResponseBudget;
 use crate::http::layers::{self, REQUEST_ID};
 use crate::http::listener;
 use crate::metrics::Metrics;
+use crate::recycle::Recycler;
 use crate::registry::Registry;
 use crate::settings::Settings;
 use crate::storage::DataRoot;
@@ -205,6 +206,7 @@ pub fn build_state(settings: Settings) -> Result<AppState, String> {
         metrics: metrics.clone(),
         fanout: jobs * 2,
         limits: settings.limits(),
+        recycle: Recycler::within(settings.max_inflight_bytes),
     };
     let env = ResolveEnv {
         limits: settings.limits(),

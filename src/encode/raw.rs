@@ -8,22 +8,58 @@ use bytes::Bytes;
 use crate::volume::Volume;
 use crate::with_volume;
 
-/// Owns a contiguous volume and lends its elements as bytes.
-struct LeBytes(Arc<Volume>);
+/// What to do with a volume once its bytes are no longer needed.
+type Then = Box<dyn FnOnce(Volume) + Send>;
+
+/// Owns a contiguous volume and lends its elements as bytes; when dropped as the last
+/// holder of the volume, hands it to `then`.
+struct LeBytes {
+    volume: Arc<Volume>,
+    then: Option<Then>,
+}
 
 impl AsRef<[u8]> for LeBytes {
     fn as_ref(&self) -> &[u8] {
-        with_volume!(&*self.0, a => a.as_slice().map_or(&[][..], bytemuck::cast_slice))
+        with_volume!(&*self.volume, a => a.as_slice().map_or(&[][..], bytemuck::cast_slice))
     }
+}
+
+impl Drop for LeBytes {
+    fn drop(&mut self) {
+        if let (Some(then), Some(v)) = (self.then.take(), Arc::get_mut(&mut self.volume)) {
+            let empty = Volume::zeros(v.dtype(), &[0]);
+            then(std::mem::replace(v, empty));
+        }
+    }
+}
+
+fn lendable(volume: &Volume) -> bool {
+    cfg!(target_endian = "little") && with_volume!(volume, a => a.as_slice().is_some())
 }
 
 /// The bytes of `volume` without a copy, when its elements are contiguous in C order and
 /// the host is little-endian; `None` otherwise (then [`Volume::to_le_bytes`] copies).
 #[must_use]
 pub fn shared_le_bytes(volume: &Arc<Volume>) -> Option<Bytes> {
-    let contiguous = with_volume!(&**volume, a => a.as_slice().is_some());
-    (cfg!(target_endian = "little") && contiguous)
-        .then(|| Bytes::from_owner(LeBytes(Arc::clone(volume))))
+    lendable(volume).then(|| {
+        Bytes::from_owner(LeBytes {
+            volume: Arc::clone(volume),
+            then: None,
+        })
+    })
+}
+
+/// The bytes of `volume` (shared when [`shared_le_bytes`] can, else copied); once they
+/// are dropped, `then` gets the volume if nothing else holds it.
+pub fn le_bytes_then(volume: Arc<Volume>, then: impl FnOnce(Volume) + Send + 'static) -> Bytes {
+    if lendable(&volume) {
+        Bytes::from_owner(LeBytes {
+            volume,
+            then: Some(Box::new(then)),
+        })
+    } else {
+        Bytes::from(volume.to_le_bytes())
+    }
 }
 
 #[cfg(test)]

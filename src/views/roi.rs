@@ -134,7 +134,7 @@ async fn streamed(
             let (ctx, array) = (state.ctx.clone(), array.clone());
             Box::pin(async move {
                 let v = read_slab(&ctx, &array, &cut).await?;
-                Ok(shared_le_bytes(&v).unwrap_or_else(|| Bytes::from(v.to_le_bytes())))
+                Ok(ctx.recycle.bytes(v))
             }) as Part
         })
         .collect();

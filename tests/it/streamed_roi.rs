@@ -89,6 +89,47 @@ async fn streamed_rois_are_the_volume_exactly() {
     }
 }
 
+/// Slab buffers go back to a pool once sent and are reused by the next read of the same
+/// size (`src/recycle.rs`): a read of other data after them has its own voxels only.
+#[tokio::test]
+async fn reused_slab_buffers_carry_nothing_of_the_last_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, w) = (data(), noise(data().len(), 8));
+    assert_ne!(v, w);
+    write_zarr_u8(
+        dir.path(),
+        "v.zarr",
+        "a",
+        &SHAPE,
+        &[64, 64, 64],
+        json!({}),
+        &v,
+    );
+    write_zarr_u8(
+        dir.path(),
+        "w.zarr",
+        "a",
+        &SHAPE,
+        &[64, 64, 64],
+        json!({}),
+        &w,
+    );
+    let s = TestServer::start_with(dir.path(), |_| {}).await;
+    s.register("v", &zarr("v.zarr")).await;
+    s.register("w", &zarr("w.zarr")).await;
+    let q = "roi?offset=0,0,0&shape=200,160,288&units=voxels&format=raw";
+    for round in 0..2 {
+        for (name, expected) in [("v", &v), ("w", &w)] {
+            let got = s.get_bytes(&format!("/v1/arrays/{name}/{q}")).await;
+            assert!(got[..] == expected[..], "{name}, round {round}");
+        }
+        // a smaller ROI whose middle slabs have the same size as the whole read's
+        let part = "roi?offset=3,0,0&shape=195,160,288&units=voxels&format=raw";
+        let got = s.get_bytes(&format!("/v1/arrays/w/{part}")).await;
+        assert!(got[..] == *rows(&w, 3, 198), "w part, round {round}");
+    }
+}
+
 #[tokio::test]
 async fn a_failure_before_the_answer_is_a_problem_after_it_a_short_body() {
     let (dir, s, _) = server(&["first.zarr", "late.zarr"]).await;

@@ -19,6 +19,7 @@ use arrayd::eval::{EvalError, ReadCtx, read_roi};
 use arrayd::geometry::{Coord, Roi};
 use arrayd::grid::ChunkGrid;
 use arrayd::metrics::Metrics;
+use arrayd::recycle::Recycler;
 use arrayd::settings::Settings;
 use arrayd::storage::DataRoot;
 use arrayd::storage::remote::Remotes;
@@ -54,6 +55,7 @@ pub fn ctx() -> ReadCtx {
         metrics,
         fanout: 4,
         limits: Settings::defaults().limits(),
+        recycle: Recycler::default(),
     }
 }
 

@@ -413,14 +413,27 @@ pub struct Slab {
     pub channel: Option<usize>,
 }
 
+/// The largest [`Slab`]: a row of chunks with more bytes is cut into several, so that
+/// slab buffers stay small enough to be reused (`src/recycle.rs`).
+pub const MAX_SLAB_BYTES: u128 = 8 << 20;
+
+/// A big ROI cut into [`Slab`]s, in the order of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slabs {
+    /// The cuts.
+    pub cuts: Vec<Slab>,
+    /// How many cuts a whole row of chunks makes.
+    pub per_row: usize,
+}
+
 /// `roi` (inside the array, aligned) cut across its first spatial axis where the chunk
-/// grid is, in order: each cut's C-order bytes are one run of `roi`'s, so a big ROI can
-/// be read and sent a cut at a time. With channels (first in C order) every channel is
-/// cut in turn, so each chunk is read once per channel: only when the whole ROI fits in
-/// half the cache, which keeps every chunk between its channels' reads. `None` for a ROI
-/// within one row of chunks.
+/// grid is, and rows of chunks over [`MAX_SLAB_BYTES`] cut again, in order: each cut's
+/// C-order bytes are one run of `roi`'s, so a big ROI can be read and sent a cut at a
+/// time. With channels (first in C order) every channel is cut in turn, so each chunk is
+/// read once per channel: only when the whole ROI fits in half the cache, which keeps
+/// every chunk between its channels' reads. `None` for a ROI within one row of chunks.
 #[must_use]
-pub fn slabs(ctx: &ReadCtx, array: &ArrayRef, roi: &Roi) -> Option<Vec<Slab>> {
+pub fn slabs(ctx: &ReadCtx, array: &ArrayRef, roi: &Roi) -> Option<Slabs> {
     let m = array.meta();
     if roi.dims() == 0 || roi.is_empty() {
         return None;
@@ -436,25 +449,47 @@ pub fn slabs(ctx: &ReadCtx, array: &ArrayRef, roi: &Roi) -> Option<Vec<Slab>> {
         }
     }
     let (origin, step, stop) = (m.grid.origin[0], m.grid.chunk[0], roi.end()[0]);
-    let cut = |i: i64| {
-        let lo = (origin + i * step).max(roi.offset[0]);
-        let hi = (origin + (i + 1) * step).min(stop);
+    // Bytes of one plane (one voxel deep along the first axis) of one channel.
+    let mut plane = m.volume_shape(roi);
+    if m.num_channels.is_some() {
+        plane.remove(0);
+    }
+    plane[0] = 1;
+    let planes = (MAX_SLAB_BYTES / volume_bytes(&plane, m.dtype.size()).max(1)).max(1);
+    let piece = i64::try_from(planes)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(m.voxel_size[0])
+        .min(step);
+    let cut = |lo: i64, hi: i64| {
         let mut offset = roi.offset.to_vec();
         let mut shape = roi.shape.to_vec();
         (offset[0], shape[0]) = (lo, hi - lo);
         Roi::new(offset, shape)
     };
+    let rows: Vec<Roi> = (begin[0]..end[0])
+        .flat_map(|i| {
+            let lo = (origin + i * step).max(roi.offset[0]);
+            let hi = (origin + (i + 1) * step).min(stop);
+            (lo..hi)
+                .step_by(usize::try_from(piece).unwrap_or(usize::MAX))
+                .map(move |at| (at, (at + piece).min(hi)))
+        })
+        .map(|(lo, hi)| cut(lo, hi))
+        .collect();
     let channels: Vec<Option<usize>> = match m.num_channels {
         Some(n) => (0..n).map(Some).collect(),
         None => vec![None],
     };
     let cuts = channels.into_iter().flat_map(|channel| {
-        (begin[0]..end[0]).map(move |i| Slab {
-            roi: cut(i),
+        rows.iter().map(move |roi| Slab {
+            roi: roi.clone(),
             channel,
         })
     });
-    Some(cuts.collect())
+    Some(Slabs {
+        cuts: cuts.collect(),
+        per_row: usize::try_from((step + piece - 1) / piece).unwrap_or(1),
+    })
 }
 
 /// Reads one [`Slab`] of [`slabs`] through the cache (aligned and inside the array, as

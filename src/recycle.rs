@@ -11,7 +11,7 @@ use crate::encode::raw::le_bytes_then;
 use crate::volume::Volume;
 use crate::with_volume;
 
-/// Most bytes kept for reuse: four 16 MiB float32 slabs (one streamed 64 MiB ROI).
+/// Most bytes kept for reuse: eight slabs of the largest size (`eval::MAX_SLAB_BYTES`).
 pub const DEFAULT_CAPACITY: usize = 64 << 20;
 
 /// A bounded pool of free volumes, shared by every read.

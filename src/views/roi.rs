@@ -12,7 +12,7 @@ use crate::array::{ArrayRef, ConfigHash};
 use crate::encode::npy;
 use crate::encode::raw::shared_le_bytes;
 use crate::error::{Error, Result};
-use crate::eval::{Slab, check_aligned, read_roi_shared, read_slab, slabs};
+use crate::eval::{Slabs, check_aligned, read_roi_shared, read_slab, slabs};
 use crate::http::cache_headers::{Cacheable, not_modified, respond, respond_streamed, revalidate};
 use crate::http::extract::{ArrayName, OpenArray};
 use crate::http::payload::Payload;
@@ -30,7 +30,8 @@ const INLINE_COPY_BYTES: u128 = 4 << 20;
 /// and sent a slab of chunk rows at a time.
 const STREAM_MIN_BYTES: u128 = 8 << 20;
 
-/// Slabs of one streamed ROI read at once (each on its own task, all threads busy).
+/// Slabs of one streamed ROI read at once (each on its own task, all threads busy); at
+/// least a row of chunks and the first slab of the next, whose read computes that row.
 const SLABS_AHEAD: usize = 3;
 
 /// `GET /v1/arrays/{name}/roi`
@@ -124,11 +125,12 @@ pub async fn roi(
 async fn streamed(
     state: &AppState,
     array: &ArrayRef,
-    cuts: Vec<Slab>,
+    slabs: Slabs,
     head: Option<Bytes>,
     bytes: u128,
 ) -> Result<Body> {
-    let parts = cuts
+    let parts = slabs
+        .cuts
         .into_iter()
         .map(|cut| {
             let (ctx, array) = (state.ctx.clone(), array.clone());
@@ -139,7 +141,7 @@ async fn streamed(
         })
         .collect();
     let len = u64::try_from(bytes).map_err(|e| Error::Internal(e.to_string()))?;
-    let mut body = Streamed::new(head, parts, SLABS_AHEAD, len);
+    let mut body = Streamed::new(head, parts, SLABS_AHEAD.max(slabs.per_row + 1), len);
     body.first().await?;
     Ok(Body::new(body))
 }

@@ -4,6 +4,9 @@
 //! short of its `Content-Length`.
 
 use crate::support::{TestServer, assert_problem, noise, write_zarr_u8};
+use arrayd::eval::{MAX_SLAB_BYTES, read_roi, read_slab, slabs};
+use arrayd::geometry::Roi;
+use arrayd::limits::volume_bytes;
 use serde_json::{Value, json};
 
 /// 200 × 160 × 288 uint8 (9.2 MB, over the 8 MiB from which ROIs are streamed) in 64³
@@ -128,6 +131,51 @@ async fn reused_slab_buffers_carry_nothing_of_the_last_read() {
         let got = s.get_bytes(&format!("/v1/arrays/w/{part}")).await;
         assert!(got[..] == *rows(&w, 3, 198), "w part, round {round}");
     }
+}
+
+/// A row of chunks over `MAX_SLAB_BYTES` is sent as several slabs: float32 over
+/// 160 × 288 planes is 184,320 bytes a plane, so 45 planes a slab, two per 64-deep row.
+/// The slabs tile the ROI in order and read back as the ROI itself.
+#[tokio::test]
+async fn rows_of_chunks_over_the_slab_size_are_cut_again() {
+    let (_dir, s, _) = server(&["v.zarr"]).await;
+    let norm = json!({"type": "intensities", "min": 0, "max": 255,
+        "source_array_config": {"type": "zarr", "name": "v", "file_name": "v.zarr", "dataset": "a"}});
+    let entry = s
+        .state
+        .registry
+        .put("norm", norm, false)
+        .await
+        .unwrap()
+        .entry;
+    let array = entry.array().unwrap().clone();
+    let m = array.meta();
+    let roi = Roi::new(m.roi.offset.clone(), m.roi.shape.clone());
+    let slabs = slabs(&s.state.ctx, &array, &roi).expect("four rows of chunks");
+    assert_eq!(slabs.per_row, 2);
+    let depths: Vec<i64> = slabs
+        .cuts
+        .iter()
+        .map(|c| c.roi.shape[0] / m.voxel_size[0])
+        .collect();
+    assert_eq!(depths, [45, 19, 45, 19, 45, 19, 8]);
+    let mut z = roi.offset[0];
+    let mut stitched = Vec::new();
+    for cut in &slabs.cuts {
+        assert_eq!(cut.roi.offset[0], z, "in order, without gaps");
+        z += cut.roi.shape[0];
+        let bytes = volume_bytes(&m.volume_shape(&cut.roi), m.dtype.size());
+        assert!(bytes <= MAX_SLAB_BYTES, "{bytes}");
+        stitched.extend(
+            read_slab(&s.state.ctx, &array, cut)
+                .await
+                .unwrap()
+                .to_le_bytes(),
+        );
+    }
+    assert_eq!(z, roi.end()[0]);
+    let whole = read_roi(&s.state.ctx, &array, &roi, None).await.unwrap();
+    assert!(stitched == whole.to_le_bytes(), "slabs differ from the ROI");
 }
 
 #[tokio::test]

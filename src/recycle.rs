@@ -71,9 +71,9 @@ impl Recycler {
         v
     }
 
-    /// Bytes in memory now (for tests and metrics).
-    #[must_use]
-    pub fn held(&self) -> usize {
+    /// Bytes in the pool now.
+    #[cfg(test)]
+    fn held(&self) -> usize {
         let free = self.0.free.lock().unwrap_or_else(PoisonError::into_inner);
         free.iter().map(Volume::nbytes).sum()
     }

@@ -460,21 +460,19 @@ pub fn slabs(ctx: &ReadCtx, array: &ArrayRef, roi: &Roi) -> Option<Slabs> {
         .unwrap_or(i64::MAX)
         .saturating_mul(m.voxel_size[0])
         .min(step);
-    let cut = |lo: i64, hi: i64| {
-        let mut offset = roi.offset.to_vec();
-        let mut shape = roi.shape.to_vec();
-        (offset[0], shape[0]) = (lo, hi - lo);
-        Roi::new(offset, shape)
-    };
     let rows: Vec<Roi> = (begin[0]..end[0])
         .flat_map(|i| {
             let lo = (origin + i * step).max(roi.offset[0]);
             let hi = (origin + (i + 1) * step).min(stop);
             (lo..hi)
                 .step_by(usize::try_from(piece).unwrap_or(usize::MAX))
-                .map(move |at| (at, (at + piece).min(hi)))
+                .map(move |at| {
+                    let mut offset = roi.offset.to_vec();
+                    let mut shape = roi.shape.to_vec();
+                    (offset[0], shape[0]) = (at, (at + piece).min(hi) - at);
+                    Roi::new(offset, shape)
+                })
         })
-        .map(|(lo, hi)| cut(lo, hi))
         .collect();
     let channels: Vec<Option<usize>> = match m.num_channels {
         Some(n) => (0..n).map(Some).collect(),

@@ -74,19 +74,14 @@ impl Recycler {
     /// Bytes in the pool now.
     #[cfg(test)]
     fn held(&self) -> usize {
-        let free = self.0.free.lock().unwrap_or_else(PoisonError::into_inner);
-        free.iter().map(Volume::nbytes).sum()
+        bytes_in(&self.0.free.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Keeps `v` for a later [`Recycler::take`] if it is contiguous and fits.
+    /// Keeps `v` (contiguous: [`Recycler::bytes`] lends only such) for a later
+    /// [`Recycler::take`] if it fits.
     fn give_back(&self, v: Volume) {
-        let contiguous = with_volume!(&v, a => a.as_slice().is_some());
-        if !contiguous || v.is_empty() {
-            return;
-        }
         let mut free = self.0.free.lock().unwrap_or_else(PoisonError::into_inner);
-        let held: usize = free.iter().map(Volume::nbytes).sum();
-        if held + v.nbytes() <= self.0.capacity {
+        if !v.is_empty() && bytes_in(&free) + v.nbytes() <= self.0.capacity {
             free.push(v);
         }
     }
@@ -99,6 +94,10 @@ impl Recycler {
         let pool = self.clone();
         le_bytes_then(volume, move |v| pool.give_back(v))
     }
+}
+
+fn bytes_in(free: &[Volume]) -> usize {
+    free.iter().map(Volume::nbytes).sum()
 }
 
 #[cfg(test)]
